@@ -1,0 +1,47 @@
+"""Checkpoints: weights, optimizer state, vocabulary, run settings and epoch, in one file.
+
+Everything inside is tensors and plain Python values, so `torch.load(..., weights_only=True)` reads it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .errors import AbcrnnError
+from .fileio import torch_save
+from .models import CharRNN, build_model
+from .vocab import Vocab
+
+
+def save_checkpoint(path, model: CharRNN, vocab: Vocab, settings: dict, epoch: int,
+                    optimizer: torch.optim.Optimizer | None = None, extra: dict | None = None) -> None:
+    payload = {
+        "format": "abcrnn-checkpoint-1",
+        "model_state": model.state_dict(),
+        "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
+        "vocab": vocab.to_dict(),
+        "settings": dict(settings),
+        "epoch": int(epoch),
+        "extra": dict(extra or {}),
+    }
+    torch_save(payload, path)
+
+
+def load_checkpoint(path, device: str | torch.device = "cpu") -> tuple[CharRNN, Vocab, dict]:
+    """Return (model in eval mode on `device`, vocab, the whole payload)."""
+    path = Path(path)
+    if not path.exists():
+        raise AbcrnnError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # a truncated or foreign file
+        raise AbcrnnError(f"{path}: not a readable abcrnn checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != "abcrnn-checkpoint-1":
+        raise AbcrnnError(f"{path}: not an abcrnn checkpoint")
+    vocab = Vocab.from_dict(payload["vocab"])
+    model = build_model(len(vocab), payload["settings"])
+    model.load_state_dict(payload["model_state"])
+    model.to(device).eval()
+    return model, vocab, payload

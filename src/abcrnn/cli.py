@@ -1,0 +1,63 @@
+"""The `abcrnn` command: one subcommand per pipeline stage, each usable without Snakemake.
+
+Each stage module has `main(argv)` with its own argparse parser; this only dispatches, and turns
+AbcrnnError into one clear line on stderr with exit status 1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "corpus": ("abcrnn.corpus", "read ABC sources into the <start>/<end> corpus, tune table and report"),
+    "split": ("abcrnn.data", "split the corpus into train/val/test by tune"),
+    "vocab": ("abcrnn.data", "build the vocabulary from the training split"),
+    "encode": ("abcrnn.data", "encode the splits as integer tensors, and write corpus statistics"),
+    "train": ("abcrnn.train", "train one model (one grid point)"),
+    "evaluate": ("abcrnn.evaluate", "test loss of a trained model"),
+    "tables": ("abcrnn.evaluate", "collect run results into test_loss.tsv, best_run.tsv and plots"),
+    "bench": ("abcrnn.bench", "benchmark training, evaluation and sampling speed"),
+    "sample": ("abcrnn.sample", "generate tunes from a checkpoint"),
+    "render": ("abcrnn.render", "render ABC tunes to MIDI, SVG scores and audio"),
+    "validity": ("abcrnn.metrics", "validity table and plot of generated tunes per temperature"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: abcrnn COMMAND [options]   (abcrnn COMMAND --help for each)", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import AbcrnnError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from . import __version__
+
+        print(f"abcrnn {__version__}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"abcrnn: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    entry = getattr(module, f"main_{name}", None) or module.main
+    try:
+        return entry(rest) or 0
+    except AbcrnnError as exc:
+        print(f"abcrnn {name}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"abcrnn {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
