@@ -1,0 +1,61 @@
+# abcrnn: `make run` sets everything up and runs the pipeline; `make test` runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+CORES ?= 4
+SNAKEMAKE_ARGS ?=
+# Rules run `python -m abcrnn`: put the venv first on PATH for them.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: run setup test bench dry-run lint report system-deps clean
+
+run: setup  ## set up (venv + Debian tools) and run the whole pipeline on config.yaml
+	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
+
+test: setup  ## run the test suite
+	$(BIN)/pytest -q
+
+bench: setup  ## training/evaluation/sampling speed, side by side (results/tables/benchmark.tsv)
+	$(BIN)/snakemake --cores $(CORES) results/data/train.pt results/data/val.pt results/data/vocab.json
+	$(BIN)/abcrnn bench --data-dir results/data --out results/tables/benchmark.tsv
+
+dry-run: setup  ## what `make run` would do now
+	$(BIN)/snakemake -n --quiet rules
+
+lint: setup
+	$(BIN)/snakemake --lint
+
+report: setup  ## an HTML report of a finished run
+	$(BIN)/snakemake --report results/report.html
+
+setup: $(VENV)/.installed system-deps
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "abcrnn needs Python >= 3.11 (found " + sys.version.split()[0] + ")")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+# abc2midi/abcm2ps (and fluidsynth when render.audio is on) from Debian, installed when missing.
+system-deps:
+	@need=""; \
+	command -v abc2midi >/dev/null || need="$$need abcmidi"; \
+	command -v abcm2ps >/dev/null || need="$$need abcm2ps"; \
+	if grep -Eq '^\s*audio:\s*true' config.yaml; then \
+	  command -v fluidsynth >/dev/null || need="$$need fluidsynth"; \
+	  [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || need="$$need fluid-soundfont-gm"; \
+	fi; \
+	if [ -n "$$need" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$need"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; \
+	  else \
+	    echo "abcrnn needs Debian packages:$$need -- run: sudo apt-get install -y$$need" >&2; exit 1; \
+	  fi; \
+	fi
+
+clean:  ## remove pipeline outputs (keeps the venv)
+	rm -rf results .snakemake

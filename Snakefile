@@ -1,0 +1,24 @@
+# abcrnn: character-level RNNs that learn folk tunes in ABC notation, and write new ones.
+# Stages live in workflow/rules/*.smk; all logic is in the abcrnn package (src/abcrnn).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/generate.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

@@ -1,0 +1,117 @@
+"""Config checking with one clear line per problem, and the hyperparameter grid → named runs."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from .errors import AbcrnnError
+
+GRID_KEYS = ("model", "hidden", "layers", "chunk", "lr", "dropout", "batch_size")
+
+
+def load_schema(path: str | Path) -> dict:
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
+def coerce_strings(config, schema: dict, node: dict | None = None):
+    """Turn '0.5', '3', 'true' into numbers/booleans where the schema wants them.
+
+    `snakemake --config key='{a: 0.5}'` parses nested values as strings; this lets users override any
+    key from the command line as they expect.
+    """
+    import yaml
+
+    node = _resolve(schema, schema if node is None else node)
+    if isinstance(config, dict):
+        props = node.get("properties", {})
+        extra = node.get("additionalProperties")
+        return {k: coerce_strings(v, schema, props.get(k, extra if isinstance(extra, dict) else {}))
+                for k, v in config.items()}
+    if isinstance(config, list):
+        items = node.get("items", {})
+        if not items:  # a oneOf of arrays and mappings: use its array branch
+            items = next((b.get("items", {}) for b in map(lambda b: _resolve(schema, b), node.get("oneOf", []))
+                          if b.get("type") == "array"), {})
+        return [coerce_strings(v, schema, items) for v in config]
+    if isinstance(config, str) and node.get("type") != "string" and "minLength" not in node:
+        try:
+            value = yaml.safe_load(config)
+        except yaml.YAMLError:
+            return config
+        if isinstance(value, (bool, int, float)):
+            return value
+    return config
+
+
+def _resolve(schema: dict, node: dict) -> dict:
+    while isinstance(node, dict) and "$ref" in node:
+        target = schema
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node if isinstance(node, dict) else {}
+
+
+def check_config(config: dict, schema: dict) -> None:
+    """Raise AbcrnnError naming the key and the problem; checks what the schema cannot say too."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        path = [str(p) for p in error.absolute_path]
+        message = error.message
+        if error.validator == "additionalProperties":
+            allowed = sorted(error.schema.get("properties", {}))
+            unknown = sorted(set(error.instance) - set(allowed))
+            path.append(unknown[0])
+            message = f"unknown key (allowed here: {', '.join(allowed)})"
+        key = ".".join(path) or "(top level)"
+        if error.validator == "oneOf" and error.context:
+            message = f"{error.instance!r} is not valid here ({error.context[0].message})"
+        raise AbcrnnError(f"config key {key}: {message}")
+    split = config.get("split", {})
+    val, test = split.get("val", 0.1), split.get("test", 0.1)
+    if val + test >= 1:
+        raise AbcrnnError(f"config key split: val + test must be below 1 (nothing left to train on), got {val + test:g}")
+    lr = config.get("grid", {}).get("lr")
+    if isinstance(lr, dict):
+        missing = [m for m in config.get("grid", {}).get("model", ["lstm", "rnn"]) if m not in lr]
+        if missing:
+            raise AbcrnnError(f"config key grid.lr: no learning rates given for model(s) {', '.join(missing)}")
+
+
+def _num(value) -> str:
+    return f"{value:g}"
+
+
+def run_name(point: dict) -> str:
+    """A readable, unique directory name for a grid point, e.g. lstm-h150-l1-c200-lr0.01-b32-d0."""
+    return (f"{point['model']}-h{point['hidden']}-l{point['layers']}-c{point['chunk']}"
+            f"-lr{_num(point['lr'])}-b{point['batch_size']}-d{_num(point['dropout'])}")
+
+
+def expand_grid(grid: dict) -> dict[str, dict]:
+    """All combinations of the grid's values, keyed by run name, in a stable order.
+
+    `lr` is a list, or a mapping model → list so that each cell type gets learning rates it is
+    stable with (a vanilla RNN diverges where an LSTM does not).
+    """
+    runs: dict[str, dict] = {}
+    for model in grid["model"]:
+        lrs = grid["lr"][model] if isinstance(grid["lr"], dict) else grid["lr"]
+        for hidden, layers, chunk, lr, dropout, batch in itertools.product(
+            grid["hidden"], grid["layers"], grid["chunk"], lrs, grid["dropout"], grid["batch_size"]
+        ):
+            point = {"model": model, "hidden": hidden, "layers": layers, "chunk": chunk,
+                     "lr": float(lr), "dropout": float(dropout), "batch_size": batch}
+            runs[run_name(point)] = point
+    return runs
+
+
+def temperature_label(t) -> str:
+    """Directory name for a temperature: 'argmax', or the number as written (0.5, 1.0, 2.0)."""
+    return "argmax" if t == "argmax" else str(float(t))
