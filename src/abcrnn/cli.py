@@ -21,6 +21,7 @@ COMMANDS = {
     "sample": ("abcrnn.sample", "generate tunes from a checkpoint"),
     "render": ("abcrnn.render", "render ABC tunes to MIDI, SVG scores and audio"),
     "validity": ("abcrnn.metrics", "validity table and plot of generated tunes per temperature"),
+    "activations": ("abcrnn.activations", "heatmaps of neurons that tell a tune's header from its music"),
 }
 
 

@@ -101,4 +101,5 @@ def all_outputs():
         f"{TABLES}/test_loss.tsv",
         f"{TABLES}/best_run.tsv",
         f"{TABLES}/sample_validity.tsv",
+        f"{TABLES}/neurons.tsv",
     ]

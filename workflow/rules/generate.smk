@@ -11,6 +11,7 @@ rule sample:
     params:
         args=sample_args(),
         out_dir=lambda wc, output: os.path.dirname(output[0]),
+        models_dir=lambda wc, input: os.path.dirname(os.path.dirname(input.checkpoints[0])),
         device=config["train"]["device"],
     threads: 1
     log:
@@ -20,7 +21,7 @@ rule sample:
     conda:
         "../../envs/abcrnn.yaml"
     shell:
-        "python -m abcrnn sample --best-run {input.best_run} --models-dir results/models --test {input.test}"
+        "python -m abcrnn sample --best-run {input.best_run} --models-dir {params.models_dir} --test {input.test}"
         " --temperature {wildcards.temperature} {params.args} --device {params.device} --threads {threads}"
         " --out-dir {params.out_dir} > {log} 2>&1"
 

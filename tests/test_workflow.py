@@ -1,0 +1,163 @@
+"""End-to-end: the Snakemake workflow on the tiny corpus, as a user runs it, and its rerun behaviour."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import mido
+import pytest
+import yaml
+
+from abcrnn.fileio import read_tsv
+
+from .conftest import ROOT, has_renderers
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_config(workdir: Path, **changes) -> Path:
+    config = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+    config["corpus"]["sources"] = [str(ROOT / "tests" / "data" / "tiny")]
+    for section, values in changes.items():
+        config[section].update(values)
+    path = workdir / "config.yaml"  # the working directory's own config, as a user's checkout has
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+
+
+def planned(workdir: Path, *targets: str) -> dict[str, int]:
+    """Jobs a dry run would run, by rule (empty when everything is up to date)."""
+    out = snakemake(workdir, "-n", *targets)
+    assert out.returncode == 0, out.stderr + out.stdout
+    text = out.stdout + out.stderr
+    if "Job stats:" not in text:
+        return {}
+    table = text.split("Job stats:")[1].split("\n\n")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] not in ("total", "all")}
+
+
+DATA_TARGETS = ("results/data/train.pt", "results/data/val.pt", "results/data/test.pt", "results/tables/corpus_stats.tsv")
+
+
+@pytest.fixture(scope="module")
+def data_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("data")
+    tiny_config(workdir)
+    out = snakemake(workdir, *DATA_TARGETS)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return workdir
+
+
+def test_data_stages_write_corpus_splits_vocab_and_tables(data_run):
+    report = read_tsv(data_run / "results/tables/corpus_report.tsv")
+    total = report[-1]
+    assert total["source"] == "total"
+    for row in report:
+        dropped = sum(int(v) for k, v in row.items() if k.startswith("dropped"))
+        assert int(row["read"]) == int(row["kept"]) + dropped
+    assert int(total["read"]) == 48
+    tunes = read_tsv(data_run / "results/tables/tunes.tsv")
+    assert len(tunes) == int(total["kept"])
+    split = {r["id"]: r for r in read_tsv(data_run / "results/data/split.tsv")}
+    # Near-duplicate transcriptions (tunes 626-629 twice) are grouped and land in one split.
+    groups = {}
+    for t in tunes:
+        groups.setdefault(t["group"], set()).add(split[t["id"]]["split"])
+    assert any(sum(1 for t in tunes if t["group"] == g) > 1 for g in groups)
+    assert all(len(s) == 1 for s in groups.values())
+    for name in ("vocab.json", "train.txt", "val.txt", "test.txt"):
+        assert (data_run / "results/data" / name).stat().st_size > 0
+    for name in ("corpus", "split", "vocab", "encode"):
+        assert (data_run / f"results/logs/{name}.log").exists()
+        assert (data_run / f"results/benchmarks/{name}.tsv").exists()
+
+
+def test_rerun_does_nothing_and_a_new_seed_reruns_only_the_split_onwards(data_run):
+    assert planned(data_run, *DATA_TARGETS) == {}
+    tiny_config(data_run, split={"seed": 1})
+    jobs = planned(data_run, *DATA_TARGETS)
+    assert "corpus" not in jobs
+    assert {"split", "vocab", "encode"} <= set(jobs)
+    tiny_config(data_run)  # back to the original config: nothing to do again
+    assert planned(data_run, *DATA_TARGETS) == {}
+
+
+def test_bad_config_stops_before_any_job_with_one_line(tmp_path):
+    tiny_config(tmp_path, split={"val": 0.7, "test": 0.5})
+    out = snakemake(tmp_path, "-n")
+    assert out.returncode != 0
+    lines = [l for l in (out.stderr + out.stdout).splitlines() if l.startswith("abcrnn:")]
+    assert lines == ["abcrnn: config key split: val + test must be below 1 (nothing left to train on), got 1.2"]
+
+
+def test_missing_source_names_it(tmp_path):
+    path = tiny_config(tmp_path)
+    config = yaml.safe_load(path.read_text())
+    config["corpus"]["sources"] = ["music21:no-such-collection"]
+    path.write_text(yaml.safe_dump(config))
+    out = snakemake(tmp_path, "results/data/corpus.txt")
+    assert out.returncode != 0
+    assert "no-such-collection" in (tmp_path / "results/logs/corpus.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    if not has_renderers():
+        pytest.skip("abc2midi/abcm2ps not installed (make setup installs them)")
+    workdir = tmp_path_factory.mktemp("full")
+    tiny_config(workdir)
+    out = snakemake(workdir)
+    assert out.returncode == 0, out.stderr[-4000:]
+    return workdir
+
+
+def test_full_pipeline_trains_evaluates_samples_and_renders(full_run):
+    rows = read_tsv(full_run / "results/tables/test_loss.tsv")
+    assert [r["model"] for r in rows] == ["lstm", "rnn"]
+    for r in rows:
+        assert 0 < float(r["test_loss"]) < 5 and float(r["test_bits"]) == pytest.approx(float(r["test_loss"]) / 0.6931472, rel=1e-3)
+    best = read_tsv(full_run / "results/tables/best_run.tsv")[0]
+    assert best["run"] == min(rows, key=lambda r: float(r["val_loss"]))["run"]
+    for plot in ("loss_curves.png", "test_loss.png", "sample_validity.png"):
+        assert (full_run / "results/plots" / plot).stat().st_size > 5000
+    for t in ("1.0", "argmax"):
+        d = full_run / "results/samples" / t
+        abc = sorted(d.glob("*.abc"))
+        assert len(abc) == 3
+        assert len(list(d.glob("*.mid"))) + sum(1 for r in read_tsv(d / "render.tsv") if r["midi_ok"] != "True") >= 3
+        assert list(d.glob("*.svg"))
+    validity = read_tsv(full_run / "results/tables/sample_validity.tsv")
+    assert [r["temperature"] for r in validity] == ["1.0", "argmax", "test-set"]
+    baseline = validity[-1]
+    assert float(baseline["header_complete"]) == 1.0 and float(baseline["has_notes"]) == 1.0
+    midi = sorted((full_run / "results/baseline").glob("*.mid"))
+    assert midi and sum(1 for m in mido.MidiFile(midi[0]) if m.type == "note_on" and m.velocity > 0) > 10
+
+
+def test_same_config_gives_identical_tables(full_run, tmp_path):
+    # Determinism: a second run from scratch gives the same result tables, byte for byte.
+    tiny_config(tmp_path)
+    out = snakemake(tmp_path, "results/tables/test_loss.tsv")
+    assert out.returncode == 0, out.stderr[-3000:]
+    cols = ["run", "params", "best_epoch", "val_loss", "test_loss", "test_bits"]
+    a = [{k: r[k] for k in cols} for r in read_tsv(full_run / "results/tables/test_loss.tsv")]
+    b = [{k: r[k] for k in cols} for r in read_tsv(tmp_path / "results/tables/test_loss.tsv")]
+    assert a == b
+
+
+def test_adding_a_grid_value_trains_only_the_new_run(full_run):
+    assert planned(full_run) == {}
+    tiny_config(full_run, grid={"hidden": [32, 16]})
+    jobs = planned(full_run)
+    assert jobs["train"] == 2 and jobs["evaluate"] == 2  # the new hidden size, for lstm and rnn
+    assert "corpus" not in jobs and "encode" not in jobs
+    tiny_config(full_run)
