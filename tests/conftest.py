@@ -1,5 +1,4 @@
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -19,7 +18,3 @@ def root() -> Path:
 @pytest.fixture
 def tiny_dir() -> Path:
     return ROOT / "tests" / "data" / "tiny"
-
-
-def has_renderers() -> bool:
-    return bool(shutil.which("abc2midi") and shutil.which("abcm2ps"))

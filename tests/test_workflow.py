@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,7 @@ import yaml
 
 from abcrnn.fileio import read_tsv
 
-from .conftest import ROOT, has_renderers
-
+ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
@@ -111,7 +111,7 @@ def test_missing_source_names_it(tmp_path):
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
-    if not has_renderers():
+    if not (shutil.which("abc2midi") and shutil.which("abcm2ps")):
         pytest.skip("abc2midi/abcm2ps not installed (make setup installs them)")
     workdir = tmp_path_factory.mktemp("full")
     tiny_config(workdir)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import re
+from collections import Counter
+from dataclasses import dataclass
 
 START, END = "<start>", "<end>"
 
@@ -43,3 +46,237 @@ def body(tune: str) -> str:
         if line.startswith("K:"):
             return "\n".join(lines[i + 1 :])
     return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading messy ABC files.
+#
+# A tune runs from its X: line to the first empty line after its music has begun, or to the next
+# X: line (ABC 2.1 §2.2); text before the first X: (file header) and free text after a tune's
+# empty line belong to no tune. A kept tune needs an X: line, a K: field in its header and at
+# least one line of music (a line with a note or rest that is not a field or a comment).
+
+COMMENT_MODES = ("strip", "keep")
+DROP_REASONS = ("no_music", "fragment", "unreadable")
+
+_X_LINE = re.compile(r"^\s*X:")
+_FIELD_LINE = re.compile(r"^([A-Za-z+]):[ \t]*(.*)$")
+_MUSIC_CHAR = re.compile(r"[A-Ga-gz]")
+# Control characters (tab aside), lone surrogates and U+FFFD mark binary or mis-decoded text.
+_UNREADABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffd]")
+# A block ends at <end>; one cut off by the next <start> or the end of the text is incomplete.
+_TAGGED_BLOCK = re.compile(re.escape(START) + r"(.*?)(" + re.escape(END) + r"|(?=" + re.escape(START) + r")|\Z)", re.S)
+
+
+@dataclass(frozen=True)
+class Tune:
+    """One tune as read from a source: its normalised text and the header fields tables show."""
+
+    text: str
+    source: str
+    index: int  # 1-based position among the tunes read from its source file
+    X: str
+    title: str
+    key: str
+    meter: str
+    rhythm: str
+
+
+def decode_bytes(data: bytes) -> str:
+    """Text of a file in any of the encodings ABC files come in: UTF-8 (with or without BOM),
+    UTF-16 with BOM, Windows-1252, else Latin-1 (which never fails)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def unify_newlines(text: str) -> str:
+    """CRLF and lone CR line ends as LF, and no BOM."""
+    return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def strip_comment(line: str) -> str:
+    """`line` without its `% …` comment; a % inside a "quoted string" or escaped as \\% is kept."""
+    quoted = escaped = False
+    for i, ch in enumerate(line):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == "%" and not quoted:
+            return line[:i].rstrip()
+    return line
+
+
+def is_field(line: str) -> bool:
+    """An information field line such as `T:Title` (also `+:` continuations)."""
+    return _FIELD_LINE.match(line) is not None
+
+
+def is_music(line: str) -> bool:
+    """A line of tune body with at least one note or rest (not a field, comment or directive)."""
+    if not line or line.startswith("%") or is_field(line):
+        return False
+    return _MUSIC_CHAR.search(re.sub(r'"[^"]*"|![^!]*!', "", line)) is not None
+
+
+def _clean_lines(lines: list[str], comments: str) -> list[str]:
+    """Whitespace-stripped lines, comments handled per mode, `\\` continuations joined."""
+    out: list[str] = []
+    for raw in lines:
+        line = raw.strip()
+        if comments == "strip":
+            if line.startswith("%"):
+                continue
+            if "%" in line:
+                line = strip_comment(line)
+                if not line:
+                    continue
+        if out and out[-1].endswith("\\") and line and not is_field(line) and not line.startswith("%"):
+            out[-1] = (out[-1][:-1] + line).rstrip()
+            continue
+        if out and out[-1].endswith("\\"):
+            out[-1] = out[-1][:-1].rstrip()
+        out.append(line)
+    if out and out[-1].endswith("\\"):
+        out[-1] = out[-1][:-1].rstrip()
+    return out
+
+
+def _normal_field(line: str) -> str:
+    """`T: Title` as `T:Title`: one spelling of every field line."""
+    m = _FIELD_LINE.match(line)
+    return f"{m.group(1)}:{m.group(2)}" if m else line
+
+
+def _split_header(lines: list[str]) -> tuple[list[str], list[str]]:
+    """(header, music): the header is the run of field and comment lines the tune starts with."""
+    for i, line in enumerate(lines):
+        if line and not is_field(line) and not line.startswith("%"):
+            return lines[:i], lines[i:]
+    return lines, []
+
+
+def parse_header(tune: str) -> dict[str, str]:
+    """Every information field of the tune's header (first value wins), wherever K: stands."""
+    header, _ = _split_header(tune.split("\n"))
+    fields: dict[str, str] = {}
+    for line in header:
+        m = _FIELD_LINE.match(line)
+        if m:
+            fields.setdefault(m.group(1), strip_comment(m.group(2)).strip())
+    return fields
+
+
+def normalise_tune(lines: list[str], comments: str = "strip") -> tuple[str | None, str | None]:
+    """(text, None) for a readable tune given as its lines from X: on, else (None, drop reason).
+
+    Lines are stripped, comments handled per `comments`, continuations joined, field lines
+    spelled `F:value`, empty lines dropped, and K: moved to close the header (ABC 2.1 order).
+    """
+    lines = [line for line in _clean_lines(lines, comments) if line]
+    lines = [_normal_field(line) if is_field(line) else line for line in lines]
+    text = "\n".join(lines)
+    if _UNREADABLE.search(text):
+        return None, "unreadable"
+    if not lines or not lines[0].startswith("X:"):
+        return None, "fragment"
+    header, music = _split_header(lines)
+    k = next((i for i, line in enumerate(header) if line.startswith("K:")), None)
+    if k is None:
+        return None, "fragment"
+    if not any(is_music(line) for line in music):
+        return None, "no_music"
+    header = header[:k] + header[k + 1 :] + header[k : k + 1]
+    return "\n".join(header + music), None
+
+
+def _tune_chunks(lines: list[str]) -> list[list[str]]:
+    """Lines of each tune: from an X: line to the next X: line or the first empty line after
+    its music has begun; everything else is file header or free text."""
+    chunks: list[list[str]] = []
+    current: list[str] | None = None
+    in_music = False
+    for line in lines:
+        if _X_LINE.match(line):
+            current, in_music = [line], False
+            chunks.append(current)
+        elif current is None:
+            continue
+        elif not line.strip():
+            if in_music:
+                current = None
+        else:
+            current.append(line)
+            in_music = in_music or not (is_field(line.strip()) or line.lstrip().startswith("%"))
+    return chunks
+
+
+def _make_tune(text: str, source: str, index: int) -> Tune:
+    fields = parse_header(text)
+    return Tune(
+        text=text,
+        source=source,
+        index=index,
+        X=fields.get("X", ""),
+        title=fields.get("T", ""),
+        key=fields.get("K", ""),
+        meter=fields.get("M", ""),
+        rhythm=fields.get("R", ""),
+    )
+
+
+def _read_chunks(chunks: list[list[str]], source: str, comments: str, index: int) -> tuple[list[Tune], Counter]:
+    """The tunes among `chunks`, numbered on from `index`, and the drop reasons of the others."""
+    tunes: list[Tune] = []
+    dropped: Counter = Counter()
+    for index, lines in enumerate(chunks, start=index + 1):
+        text, reason = normalise_tune(lines, comments)
+        if reason:
+            dropped[reason] += 1
+        else:
+            tunes.append(_make_tune(text, source, index))
+    return tunes, dropped
+
+
+def read_abc_text(text: str, source: str = "<text>", comments: str = "strip") -> tuple[list[Tune], Counter]:
+    """Tunes in `text` and a Counter of drop reasons (see DROP_REASONS); never raises on any text.
+
+    Text containing `<start>` is read in the corpus format: each <start>…<end> block holds one
+    tune (a block without an X: line, or cut off before <end>, counts as a fragment); any other
+    text is read as an ABC file. Tune `index` counts every tune read, kept or dropped, from 1.
+    """
+    if comments not in COMMENT_MODES:
+        raise ValueError(f"comments must be one of {COMMENT_MODES}, not {comments!r}")
+    text = unify_newlines(text)
+    if START not in text:
+        return _read_chunks(_tune_chunks(text.split("\n")), source, comments, 0)
+    tunes: list[Tune] = []
+    dropped: Counter = Counter()
+    for m in _TAGGED_BLOCK.finditer(text):
+        read = sum(dropped.values()) + len(tunes)
+        chunks = _tune_chunks(m.group(1).split("\n"))
+        if not chunks or m.group(2) != END:
+            dropped["fragment"] += 1
+            continue
+        block_tunes, block_dropped = _read_chunks(chunks, source, comments, read)
+        tunes += block_tunes
+        dropped += block_dropped
+    return tunes, dropped
+
+
+def read_abc_bytes(data: bytes, source: str = "<bytes>", comments: str = "strip") -> tuple[list[Tune], Counter]:
+    """read_abc_text on the bytes of a file in any encoding decode_bytes knows."""
+    return read_abc_text(decode_bytes(data), source, comments)

@@ -1,0 +1,184 @@
+"""`abcrnn corpus` end to end: mixed sources, the three outputs, duplicates, clean errors."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from abcrnn.abc import join_tagged, split_tagged
+from abcrnn.cli import main
+from abcrnn.fileio import read_tsv
+
+MESSY = Path(__file__).parent / "data" / "messy"
+DUPLICATES = MESSY / "duplicates.abc"
+
+
+def corpus(capsys, tmp_path, *args):
+    """Run `abcrnn corpus` into tmp_path/out: (exit code, stderr, corpus tunes, tunes rows, report rows)."""
+    out = tmp_path / "out"
+    argv = ["corpus", *args, "--out", str(out / "corpus.txt"), "--tunes", str(out / "tunes.tsv"),
+            "--report", str(out / "report.tsv")]
+    code = main(argv)
+    err = capsys.readouterr().err
+    if code:
+        return code, err, None, None, None
+    tunes = split_tagged((out / "corpus.txt").read_text(encoding="utf-8"))
+    return code, err, tunes, read_tsv(out / "tunes.tsv"), read_tsv(out / "report.tsv")
+
+
+def counts(row):
+    return {k: int(v) for k, v in row.items() if k != "source"}
+
+
+@pytest.fixture
+def abc_dir(tmp_path):
+    """A directory source: two messy files, a copy of a tune under another X:, and a subfolder."""
+    d = tmp_path / "abc"
+    (d / "sub").mkdir(parents=True)
+    shutil.copy(MESSY / "crlf.abc", d / "crlf.abc")
+    shutil.copy(MESSY / "dropped.abc", d / "dropped.abc")
+    (d / "extra.abc").write_text("X:9\nT:Crlf One\nM:6/8\nL:1/8\nK:D\nABc def|\ngfe dcB|\n", encoding="utf-8")
+    shutil.copy(MESSY / "no_blank_lines.abc", d / "sub" / "no_blank_lines.abc")
+    (d / "notes.txt").write_text("X:1\nT:Not read: only *.abc files count in a directory\nK:C\nC|\n")
+    return d
+
+
+def test_mixed_sources_give_corpus_tune_table_and_report(capsys, tmp_path, abc_dir):
+    tagged = MESSY / "tagged.txt"
+    code, err, tunes, rows, report = corpus(
+        capsys, tmp_path, "--source", str(abc_dir), "--source", str(DUPLICATES), "--source", str(tagged))
+    assert code == 0
+
+    expected = {  # read, kept, dropped: no_music, fragment, unreadable, duplicate, near_duplicate
+        f"{abc_dir}/crlf.abc": (2, 2, 0, 0, 0, 0, 0),
+        f"{abc_dir}/dropped.abc": (4, 1, 2, 1, 0, 0, 0),
+        f"{abc_dir}/extra.abc": (1, 0, 0, 0, 0, 1, 0),
+        f"{abc_dir}/sub/no_blank_lines.abc": (3, 3, 0, 0, 0, 0, 0),
+        str(DUPLICATES): (4, 2, 0, 0, 0, 1, 1),
+        str(tagged): (5, 2, 0, 3, 0, 0, 0),
+        "total": (19, 10, 2, 4, 0, 2, 1),
+    }
+    assert [r["source"] for r in report] == list(expected)
+    columns = ["read", "kept", "dropped_no_music", "dropped_fragment", "dropped_unreadable",
+               "dropped_duplicate", "dropped_near_duplicate"]
+    assert list(report[0]) == ["source", *columns]
+    for row in report:
+        c = counts(row)
+        assert tuple(c[k] for k in columns) == expected[row["source"]]
+        assert c["read"] == c["kept"] + sum(v for k, v in c.items() if k.startswith("dropped_"))
+
+    assert len(tunes) == len(rows) == 10
+    assert list(rows[0]) == ["id", "source", "index", "X", "title", "key", "meter", "rhythm", "chars", "group"]
+    assert [r["id"] for r in rows] == [str(i) for i in range(10)]
+    assert [(r["title"], r["index"]) for r in rows] == [
+        ("Crlf One", "1"), ("Crlf Two", "2"), ("Kept", "3"), ("First", "1"), ("Second", "2"), ("Third", "3"),
+        ("The Dup Reel", "1"), ("The Dup Reel", "4"), ("Tagged One", "1"), ("Tagged Two", "4"),
+    ]
+    assert [int(r["chars"]) for r in rows] == [len(t) for t in tunes]
+    assert [r["group"] for r in rows] == [r["id"] for r in rows]
+    assert (rows[0]["X"], rows[0]["key"], rows[0]["meter"]) == ("1", "D", "6/8")
+    assert tunes[0] == "X:1\nT:Crlf One\nM:6/8\nL:1/8\nK:D\nABc def|\ngfe dcB|"
+    assert (tmp_path / "out" / "corpus.txt").read_text(encoding="utf-8") == join_tagged(tunes)
+
+    assert err.count("\n") == 1 and "read 19 tunes from 6 files, kept 10" in err
+
+
+@pytest.mark.parametrize(
+    "flags, kept_x, groups, near_dropped",
+    [
+        ([], ["1", "4"], [0, 1], 1),
+        (["--near-duplicates", "group"], ["1", "3", "4"], [0, 0, 2], 0),
+        (["--near-duplicates", "keep"], ["1", "3", "4"], [0, 1, 2], 0),
+        (["--no-dedupe", "--near-duplicates", "group"], ["1", "2", "3", "4"], [0, 0, 0, 3], 0),
+        (["--no-dedupe"], ["1", "4"], [0, 1], 2),
+        (["--similarity", "0.99"], ["1", "3", "4"], [0, 1, 2], 0),  # X:3 scores 0.958
+    ],
+)
+def test_duplicate_options(capsys, tmp_path, flags, kept_x, groups, near_dropped):
+    # X:2 is X:1 with other spacing; X:3 is X:1 retranscribed; X:4 shares the title, not the tune.
+    code, _, _, rows, report = corpus(capsys, tmp_path, "--source", str(DUPLICATES), *flags)
+    assert code == 0
+    assert [r["X"] for r in rows] == kept_x
+    assert [int(r["group"]) for r in rows] == groups
+    assert int(report[-1]["dropped_near_duplicate"]) == near_dropped
+
+
+def test_comments_option_reaches_the_corpus(capsys, tmp_path):
+    code, _, tunes, _, _ = corpus(capsys, tmp_path, "--source", str(MESSY / "comments.abc"), "--comments", "keep")
+    assert code == 0 and "%%MIDI program 41" in tunes[0]
+    code, _, tunes, _, _ = corpus(capsys, tmp_path, "--source", str(MESSY / "comments.abc"))
+    assert code == 0 and "%" not in tunes[0].replace("50% slower", "").replace("\\%", "")
+
+
+def test_glob_source_reads_matching_files_in_name_order(capsys, tmp_path):
+    code, _, _, rows, _ = corpus(capsys, tmp_path, "--source", str(MESSY / "c*.abc"))
+    assert code == 0
+    assert [Path(r["source"]).name for r in rows] == [
+        "comments.abc", "continuation.abc", "cp1252.abc", "cr.abc", "cr.abc", "crlf.abc", "crlf.abc"]
+
+
+def test_a_file_named_twice_is_read_once(capsys, tmp_path):
+    code, _, _, rows, report = corpus(capsys, tmp_path, "--source", str(DUPLICATES), "--source", str(DUPLICATES))
+    assert code == 0
+    assert [r["source"] for r in report] == [str(DUPLICATES), "total"]
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("no/such/file.abc", "source no/such/file.abc: no such file or directory"),
+        ("no/such/*.abc", "source no/such/*.abc: pattern matches no files"),
+        ("music21:nosuchcorpus", "music21 has no ABC corpus 'nosuchcorpus' (ABC corpora: "),
+    ],
+)
+def test_bad_source_is_one_clean_line(capsys, tmp_path, source, message):
+    code, err, *_ = corpus(capsys, tmp_path, "--source", str(MESSY / "crlf.abc"), "--source", source)
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("abcrnn corpus: error: ") and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_music21_corpus_lists_the_real_ones(capsys, tmp_path):
+    _, err, *_ = corpus(capsys, tmp_path, "--source", "music21:nosuchcorpus")
+    assert "music21:oneills1850" in err
+
+
+def test_source_without_tunes_is_an_error(capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("just some text\nwith no tunes in it\n", encoding="utf-8")
+    code, err, *_ = corpus(capsys, tmp_path, "--source", str(notes))
+    assert code == 1 and f"source {notes}: no tunes found" in err
+    code, err, *_ = corpus(capsys, tmp_path, "--source", str(tmp_path / "empty"))
+    assert code == 1 and "directory has no .abc files" in err
+
+
+def test_no_tune_kept_is_an_error(capsys, tmp_path):
+    bad = tmp_path / "bad.abc"
+    bad.write_text("X:1\nT:Header only\nK:G\n", encoding="utf-8")
+    code, err, *_ = corpus(capsys, tmp_path, "--source", str(bad))
+    assert code == 1 and err.count("\n") == 1 and "no tunes kept" in err and "1 no-music" in err
+
+
+def test_oneills_collection(capsys, tmp_path):
+    code, err, tunes, rows, report = corpus(capsys, tmp_path, "--source", "music21:oneills1850")
+    assert code == 0
+    files = {r["source"]: counts(r) for r in report}
+    assert len(files) == 40 and files["total"]["read"] == 2009
+    assert 1800 <= files["total"]["kept"] <= 1850
+    assert len(tunes) == len(rows) == files["total"]["kept"]
+    # The same numbers transcribed twice (or three times): the later files lose them.
+    name = "music21:oneills1850/{}.abc".format
+    assert files[name("0626-0635")]["kept"] == 10
+    assert files[name("0626-0700")]["dropped_near_duplicate"] == 10
+    assert files[name("0732-0758_mh")]["kept"] == 0 and files[name("0732-0758_bs")]["kept"] == 27
+    assert files[name("1116-1135_ml")]["dropped_near_duplicate"] == 20
+    assert files[name("1577-1624")]["kept"] == 0
+
+    code, _, _, grouped, report = corpus(capsys, tmp_path, "--source", "music21:oneills1850", "--near-duplicates", "group")
+    assert code == 0 and len(grouped) == 2009 - int(report[-1]["dropped_duplicate"])
+    assert len({r["group"] for r in grouped}) == len(rows)
+    first = {(r["source"], r["X"]): r for r in grouped}
+    for x in range(626, 636):
+        a, b = first[(name("0626-0635"), str(x))], first[(name("0626-0700"), str(x))]
+        assert a["group"] == b["group"] == a["id"]
