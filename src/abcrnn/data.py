@@ -141,7 +141,10 @@ def split_stats(vocab: Vocab, texts: dict[str, str]) -> list[dict]:
 def header_stats(tunes: list[str], top: int = TOP_N) -> list[dict]:
     rows = []
     for field, category in (("K", "key"), ("M", "meter"), ("R", "rhythm")):
-        counts = Counter(header_fields(t).get(field, "").strip() or "(none)" for t in tunes)
+        values = (header_fields(t).get(field, "").strip() for t in tunes)
+        if field == "R":  # "Reel" and "reel" are one rhythm
+            values = (v.lower() for v in values)
+        counts = Counter(v or "(none)" for v in values)
         # Most common first; ties broken by name so the table is stable.
         for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
             rows.append({"category": category, "name": name, "value": n})
