@@ -1,0 +1,363 @@
+"""Rendering ABC tunes with external programs: abc2midi (MIDI), abcm2ps (SVG score), fluidsynth (WAV).
+
+abc2midi exits 0 even when it reports errors and writes a MIDI file even for a tune without notes,
+so its messages are parsed and the notes counted in the MIDI. A program that crashes or runs past
+the timeout marks only that tune invalid. Program names can be overridden with the environment
+variables ABCRNN_ABC2MIDI, ABCRNN_ABCM2PS and ABCRNN_FLUIDSYNTH (and the soundfont with
+ABCRNN_SOUNDFONT).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import mido
+from tqdm import tqdm
+
+from .abc import split_tagged
+from .errors import AbcrnnError
+from .fileio import write_text, write_tsv
+from .sample import clear_stale, number_width
+
+PROGRAMS = {  # program: (environment variable, default, Debian packages)
+    "abc2midi": ("ABCRNN_ABC2MIDI", "abc2midi", "abcmidi"),
+    "abcm2ps": ("ABCRNN_ABCM2PS", "abcm2ps", "abcm2ps"),
+    "fluidsynth": ("ABCRNN_FLUIDSYNTH", "fluidsynth", "fluidsynth fluid-soundfont-gm"),
+}
+SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+SAMPLE_RATE = 22050
+RENDER_COLUMNS = ["file", "midi_ok", "notes", "errors", "warnings", "score_ok", "audio_ok", "timed_out", "message"]
+MESSAGE_CHARS = 300
+
+_ERROR = re.compile(r"^\s*Error\b")
+_WARNING = re.compile(r"^\s*Warning\b")
+
+
+# --- running programs ---------------------------------------------------------------------------
+
+def program(name: str) -> str:
+    """The path of an external program, or an AbcrnnError saying how to install it."""
+    env, default, package = PROGRAMS[name]
+    command = os.environ.get(env) or default
+    found = shutil.which(command)
+    if not found:
+        raise AbcrnnError(f"{command}: not found on PATH; install it with `apt-get install {package}`"
+                          f" (or set {env} to the program)")
+    return found
+
+
+def soundfont() -> str:
+    path = os.environ.get("ABCRNN_SOUNDFONT") or SOUNDFONT
+    if not Path(path).is_file():
+        raise AbcrnnError(f"{path}: General MIDI soundfont not found; install it with"
+                          " `apt-get install fluid-soundfont-gm` (or set ABCRNN_SOUNDFONT)")
+    return path
+
+
+@dataclass
+class Run:
+    returncode: int | None  # None when the program could not finish
+    output: str             # stdout and stderr, interleaved
+    timed_out: bool = False
+    failure: str = ""       # why it did not finish normally
+
+
+def run_program(args: list[str], timeout: float, cwd=None) -> Run:
+    """Run a program without a shell; on timeout kill its whole process group (it may have children)."""
+    try:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=cwd, start_new_session=True)
+    except OSError as exc:
+        return Run(None, "", failure=f"{Path(args[0]).name} could not start: {exc.strerror}")
+    with proc:
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            try:
+                out, _ = proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:  # a descendant left the group and holds the pipe
+                out = b""
+            return Run(None, _text(out), True, f"{Path(args[0]).name} timed out after {timeout:g} s")
+    text = _text(out)
+    if proc.returncode < 0:
+        return Run(proc.returncode, text, failure=f"{Path(args[0]).name} crashed ({_signal_name(-proc.returncode)})")
+    return Run(proc.returncode, text)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:  # it ended just now
+        pass
+
+
+def _text(data: bytes | None) -> str:
+    return (data or b"").decode("utf-8", errors="replace")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def abc2midi_messages(output: str) -> tuple[list[str], list[str]]:
+    """(error lines, warning lines) from abc2midi's output, e.g. 'Error in line-char 6-30 : …'.
+
+    abc2midi repeats some messages once per pass or track; each distinct line counts once.
+    """
+    lines = list(dict.fromkeys(line.strip() for line in output.splitlines()))
+    return [x for x in lines if _ERROR.match(x)], [x for x in lines if _WARNING.match(x)]
+
+
+def count_notes(path: Path) -> int:
+    """Notes sounded in a MIDI file: note_on events with velocity > 0, over all tracks."""
+    midi = mido.MidiFile(path)
+    return sum(1 for track in midi.tracks for msg in track if msg.type == "note_on" and msg.velocity > 0)
+
+
+# --- rendering one tune ---------------------------------------------------------------------------
+
+@dataclass
+class Rendered:
+    file: str
+    midi_ok: bool | str = ""    # "" when the step was not asked for
+    notes: int | str = ""
+    errors: int | str = ""
+    warnings: int | str = ""
+    score_ok: bool | str = ""
+    audio_ok: bool | str = ""
+    timed_out: bool = False
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    midi: bool = True
+    score: bool = True
+    audio: bool = False
+    timeout: float = 20.0
+
+
+def render_midi(abc: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
+    """abc2midi → {n}.mid; midi_ok when it finished, reported no errors and wrote a readable MIDI."""
+    target = abc.with_suffix(".mid")
+    with tempfile.TemporaryDirectory(dir=abc.parent, prefix=".render-") as tmp:
+        out = Path(tmp).resolve() / target.name
+        run = run_program([program("abc2midi"), abc.name, "-o", str(out)], timeout, cwd=abc.parent)
+        errors, warnings = abc2midi_messages(run.output)
+        result.errors, result.warnings = len(errors), len(warnings)
+        result.timed_out |= run.timed_out
+        if run.failure:
+            problems.append(run.failure)
+        problems.extend(f"abc2midi: {e}" for e in errors[:2])
+        if len(errors) > 2:
+            problems.append(f"abc2midi: {len(errors) - 2} more error(s)")
+        notes = None
+        if out.exists() and not run.failure:
+            try:
+                notes = count_notes(out)
+            except Exception as exc:  # mido rejects a malformed file with various exception types
+                problems.append(f"abc2midi wrote an unreadable MIDI file ({exc})")
+            else:
+                os.replace(out, target)
+        elif not run.failure and not errors:
+            problems.append("abc2midi wrote no MIDI file")
+    result.notes = notes if notes is not None else 0
+    result.midi_ok = notes is not None and not errors
+
+
+def render_score(abc: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
+    """abcm2ps -g → {n}.svg, one cropped SVG for the tune (abcm2ps names it {n}001.svg).
+
+    abcm2ps -g overflows its output buffer on very long tunes; those are typeset as pages
+    instead (-v): {n}.svg is the first page, {n}-p2.svg … the others. score_ok means a score was
+    typeset; abcm2ps's complaints about the tune go to the message.
+    """
+    run, svgs = _abcm2ps(abc, "-g", timeout)
+    if not svgs and "buffer overflow" in run.output:
+        run, svgs = _abcm2ps(abc, "-v", timeout)
+    result.timed_out |= run.timed_out
+    if run.failure:
+        problems.append(run.failure)
+    elif not svgs:
+        problems.append(f"abcm2ps wrote no score ({_first_problem(run.output, 'no tune found: missing X: line?')})")
+    elif run.returncode != 0:  # it typesets what it can and exits 1 on any error in the tune
+        problems.append(f"abcm2ps: {_first_problem(run.output)}")
+    result.score_ok = bool(svgs) and not run.failure
+
+
+def _abcm2ps(abc: Path, mode: str, timeout: float) -> tuple[Run, list[Path]]:
+    """Run abcm2ps in a scratch directory and move the SVG pages it wrote beside the tune."""
+    for old in abc.parent.glob(f"{abc.stem}-p*.svg"):
+        old.unlink()
+    with tempfile.TemporaryDirectory(dir=abc.parent, prefix=".render-") as tmp:
+        run = run_program([program("abcm2ps"), mode, abc.name, "-O", str(Path(tmp).resolve() / f"{abc.stem}.svg")],
+                          timeout, cwd=abc.parent)
+        pages = sorted(Path(tmp).glob("*.svg"))
+        if run.failure:
+            return run, []
+        targets = [abc.with_suffix(".svg")] + [abc.with_name(f"{abc.stem}-p{i}.svg") for i in range(2, len(pages) + 1)]
+        for page, target in zip(pages, targets):
+            os.replace(page, target)
+    return run, targets[: len(pages)]
+
+
+def render_audio(abc: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
+    """fluidsynth renders {n}.mid with the General MIDI soundfont into {n}.wav."""
+    midi, target = abc.with_suffix(".mid"), abc.with_suffix(".wav")
+    if not midi.exists():
+        result.audio_ok = False
+        problems.append("no MIDI file to play")
+        return
+    with tempfile.TemporaryDirectory(dir=abc.parent, prefix=".render-") as tmp:
+        out = Path(tmp).resolve() / target.name
+        run = run_program([program("fluidsynth"), "-ni", "-F", str(out), "-r", str(SAMPLE_RATE), soundfont(),
+                           str(midi.resolve())], timeout, cwd=tmp)
+        result.timed_out |= run.timed_out
+        ok = run.returncode == 0 and not run.failure and out.exists() and out.stat().st_size > 0
+        if ok:
+            os.replace(out, target)
+        else:
+            problems.append(run.failure or f"fluidsynth failed: {_first_problem(run.output)}")
+    result.audio_ok = ok
+
+
+def _first_problem(output: str, default: str = "no message") -> str:
+    """The first line of a program's output that reports a problem."""
+    flagged = [x.strip() for x in output.splitlines() if re.search(r"error|warning|abort|fail", x, re.I)]
+    return (flagged or [default])[0]
+
+
+def render_tune(abc: Path, settings: Settings) -> Rendered:
+    """Render one .abc file; the outputs of an earlier rendering are removed first."""
+    for suffix, wanted in ((".mid", settings.midi), (".svg", settings.score), (".wav", settings.audio)):
+        if wanted:
+            abc.with_suffix(suffix).unlink(missing_ok=True)
+    result, problems = Rendered(abc.name), []
+    if settings.midi:
+        render_midi(abc, settings.timeout, result, problems)
+    if settings.score:
+        render_score(abc, settings.timeout, result, problems)
+    if settings.audio:
+        render_audio(abc, settings.timeout, result, problems)
+    result.message = _one_line("; ".join(problems))
+    return result
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
+
+
+# --- rendering a directory ------------------------------------------------------------------------
+
+def tune_files(directory: Path) -> list[Path]:
+    """The *.abc files of a directory, numbered ones in numeric order."""
+    def key(path: Path):
+        return (0, int(path.stem), "") if path.stem.isdigit() else (1, 0, path.stem)
+
+    return sorted((p for p in directory.glob("*.abc") if p.is_file()), key=key)
+
+
+def check_programs(settings: Settings) -> None:
+    """Fail early, with install advice, when a program the settings need is missing."""
+    if settings.midi:
+        program("abc2midi")
+    if settings.score:
+        program("abcm2ps")
+    if settings.audio:
+        program("fluidsynth")
+        soundfont()
+
+
+def render_dir(directory, settings: Settings, threads: int = 1, progress: bool = False) -> list[Rendered]:
+    """Render every *.abc in a directory, `threads` tunes at a time; results in file order."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise AbcrnnError(f"{directory}: no such directory of .abc tunes")
+    if settings.audio and not settings.midi:
+        raise AbcrnnError("--audio needs --midi (audio is rendered from the MIDI file)")
+    check_programs(settings)
+    files = tune_files(directory)
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        jobs = pool.map(lambda f: render_tune(f, settings), files)
+        return list(tqdm(jobs, total=len(files), desc="rendering", unit="tune",
+                         disable=None if progress else True, file=sys.stderr))
+
+
+def write_baseline(tagged: str | Path, directory, limit: int, seed: int) -> int:
+    """Write up to `limit` tunes of a <start>/<end> file (a seeded choice, in file order) as {n}.abc."""
+    try:
+        tunes = split_tagged(Path(tagged).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise AbcrnnError(f"{tagged}: cannot read ({exc.strerror})") from None
+    if not tunes:
+        raise AbcrnnError(f"{tagged}: no <start>…<end> tunes in it")
+    if limit < 1:
+        raise AbcrnnError(f"--limit: must be at least 1, got {limit}")
+    chosen = sorted(random.Random(seed).sample(range(len(tunes)), min(limit, len(tunes))))
+    directory = Path(directory)
+    clear_stale(directory)
+    width = number_width(len(chosen))
+    rows = []
+    for n, index in enumerate(chosen, 1):
+        name = f"{n:0{width}d}.abc"
+        write_text(directory / name, tunes[index].strip("\n") + "\n")
+        rows.append({"n": n, "file": name, "index": index + 1})
+    write_tsv(directory / "tunes.tsv", rows, ["n", "file", "index"])
+    return len(chosen)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="abcrnn render",
+                                description="Render ABC tunes to MIDI (abc2midi), SVG scores (abcm2ps) and WAV audio.")
+    p.add_argument("--dir", metavar="DIR", required=True,
+                   help="directory of N.abc tunes; outputs are written beside them")
+    p.add_argument("--out", metavar="TSV", help="per-tune table (default: DIR/render.tsv)")
+    p.add_argument("--midi", action=argparse.BooleanOptionalAction, default=True, help="MIDI with abc2midi")
+    p.add_argument("--score", action=argparse.BooleanOptionalAction, default=True, help="SVG score with abcm2ps")
+    p.add_argument("--audio", action=argparse.BooleanOptionalAction, default=False, help="WAV with fluidsynth")
+    p.add_argument("--timeout", metavar="SECONDS", type=float, default=20.0,
+                   help="seconds each program may run per tune")
+    p.add_argument("--threads", metavar="N", type=int, default=1, help="tunes rendered at the same time")
+    p.add_argument("--from-tagged", metavar="PATH",
+                   help="first write tunes of this <start>/<end> file (e.g. the test split) into DIR")
+    p.add_argument("--limit", metavar="N", type=int, default=100, help="with --from-tagged: at most this many tunes")
+    p.add_argument("--seed", metavar="N", type=int, default=0, help="with --from-tagged: seed of the choice of tunes")
+    return p
+
+
+def main_render(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.timeout > 0:
+        raise AbcrnnError(f"--timeout: must be positive, got {args.timeout}")
+    settings = Settings(args.midi, args.score, args.audio, args.timeout)
+    directory = Path(args.dir)
+    if args.from_tagged:
+        check_programs(settings)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_baseline(args.from_tagged, directory, args.limit, args.seed)
+    results = render_dir(directory, settings, args.threads, progress=True)
+    out = Path(args.out) if args.out else directory / "render.tsv"
+    write_tsv(out, [asdict(r) for r in results], RENDER_COLUMNS)
+    valid = sum(r.midi_ok is True for r in results)
+    print(f"abcrnn render: {len(results)} tunes in {directory}, {valid} rendered to MIDI without errors -> {out}",
+          file=sys.stderr)
+    return 0
+
+
+main = main_render

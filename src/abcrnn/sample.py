@@ -1,0 +1,320 @@
+"""Generating tunes from a trained model: temperature, argmax, top-k and nucleus sampling.
+
+All samples advance together, one forward step for every stream per character. Each sample draws its
+random numbers from its own generator seeded with `seed + i`, so sample i is the same text whether it
+is generated alone or among others. Priming follows the paper: the header of a test-set tune.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
+from tqdm import tqdm
+
+from .abc import END, START, split_tagged
+from .errors import AbcrnnError
+from .fileio import read_tsv, write_text, write_tsv
+
+PRIME_MODES = ("test-header", "start")
+SAMPLE_COLUMNS = ["n", "file", "seed", "temperature", "ended", "chars", "prime"]
+# Files a sample directory holds from an earlier run (samples and their renderings).
+STALE = re.compile(r"^(\d+\.(abc|mid|svg|wav)|\d+-p\d+\.svg|render\.tsv)$")
+
+
+# --- sampling ---------------------------------------------------------------------------------
+
+def parse_temperature(value) -> float | str:
+    """A positive float, or "argmax" for greedy decoding."""
+    if isinstance(value, str) and value.strip().lower() == "argmax":
+        return "argmax"
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise AbcrnnError(f"temperature: must be a positive number or 'argmax', got {value!r}") from None
+    if not t > 0 or t == float("inf"):
+        raise AbcrnnError(f"temperature: must be a positive number or 'argmax', got {value!r}")
+    return t
+
+
+def temperature_label(t: float | str) -> str:
+    return t if isinstance(t, str) else repr(float(t))
+
+
+def _check_options(n: int, max_chars: int, top_k: int, top_p: float) -> None:
+    if n < 1:
+        raise AbcrnnError(f"--num: must be at least 1, got {n}")
+    if max_chars < 1:
+        raise AbcrnnError(f"--max-chars: must be at least 1, got {max_chars}")
+    if top_k < 0:
+        raise AbcrnnError(f"--top-k: must be 0 (off) or positive, got {top_k}")
+    if not 0 < top_p <= 1:
+        raise AbcrnnError(f"--top-p: must be in (0, 1] (1 = off), got {top_p}")
+
+
+def _warm(model, prime_ids: list[list[int]], device) -> tuple[torch.Tensor, object]:
+    """Run every prime through the model in one batched call (packed, since lengths differ).
+
+    Returns the logits after each prime's last symbol, (n, vocab), and the state after it.
+    """
+    lengths = torch.tensor([len(p) for p in prime_ids])
+    x = pad_sequence([torch.tensor(p, dtype=torch.long) for p in prime_ids], batch_first=True).to(device)
+    packed = pack_padded_sequence(model.encode_input(x), lengths, batch_first=True, enforce_sorted=False)
+    out, state = model.rnn(packed)
+    out, _ = pad_packed_sequence(out, batch_first=True)
+    last = out[torch.arange(len(prime_ids), device=out.device), (lengths - 1).to(out.device)]
+    return model.head(last), state
+
+
+def _choose(logits: torch.Tensor, temperature: float | str, top_k: int, top_p: float,
+            u: torch.Tensor) -> torch.Tensor:
+    """Next symbol per stream from logits (n, V), using the uniform draws u (n,) for sampling.
+
+    Inverse-CDF sampling with pre-drawn numbers keeps each stream's choice independent of the
+    other streams in the batch.
+    """
+    logits = logits.double()
+    logits[:, 0] = float("-inf")  # never emit <unk>
+    if temperature == "argmax":
+        return logits.argmax(-1)
+    logits = logits / temperature
+    if top_k:
+        kth = logits.topk(min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = F.softmax(logits, dim=-1)
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True, stable=True)
+        before = sorted_p.cumsum(-1) - sorted_p  # mass of the more likely symbols
+        sorted_p = sorted_p.masked_fill(before >= top_p, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
+    cdf = probs.cumsum(-1)
+    total = cdf[:, -1:]
+    v = torch.minimum(u.to(cdf)[:, None] * total, torch.nextafter(total, torch.zeros_like(total)))
+    return torch.searchsorted(cdf, v, right=True).squeeze(1).clamp_(max=probs.shape[-1] - 1)
+
+
+def _end_ids(vocab) -> torch.Tensor | None:
+    """Symbol ids that spell <end> (one id in token mode, five in chars mode); None if absent."""
+    ids = vocab.encode(END)
+    return None if 0 in ids else torch.tensor(ids, dtype=torch.long)
+
+
+@torch.inference_mode()
+def sample_batch(model, vocab, prime: str | list[str], n: int, temperature: float | str, max_chars: int,
+                 seed: int, top_k: int = 0, top_p: float = 1.0, device="cpu", progress: bool = False) -> list[str]:
+    """Generate n samples together; each is its prime plus the continuation.
+
+    A sample stops when its text ends with <end> or after max_chars generated symbols. Sample i
+    uses seed + i, so it does not depend on n. `prime` is one text for all or a list of n texts.
+    """
+    _check_options(n, max_chars, top_k, top_p)
+    temperature = parse_temperature(temperature)
+    primes = [prime] * n if isinstance(prime, str) else list(prime)
+    if len(primes) != n:
+        raise AbcrnnError(f"prime: got {len(primes)} prime texts for {n} samples")
+    prime_ids = [vocab.encode(p) for p in primes]
+    if any(not ids for ids in prime_ids):
+        raise AbcrnnError("prime: must not be empty (use the 'start' prime for just <start>)")
+    draws = torch.stack([torch.rand(max_chars, generator=torch.Generator().manual_seed(seed + i),
+                                    dtype=torch.float64) for i in range(n)])
+    end_ids = _end_ids(vocab)
+    width = 0 if end_ids is None else len(end_ids)
+    generated = torch.zeros(n, max_chars, dtype=torch.long)
+    lengths = torch.full((n,), max_chars, dtype=torch.long)
+    done = torch.zeros(n, dtype=torch.bool)
+    was_training = model.training
+    model.eval()  # no dropout while sampling; the caller's mode is restored below
+    try:
+        logits, state = _warm(model, prime_ids, device)
+        steps = tqdm(range(max_chars), desc="sampling", unit="char", disable=None if progress else True,
+                     file=sys.stderr)
+        for t in steps:
+            token = _choose(logits, temperature, top_k, top_p, draws[:, t]).cpu()
+            generated[:, t] = token
+            if width and t + 1 >= width:
+                ended = (generated[:, t + 1 - width : t + 1] == end_ids).all(1) & ~done
+                lengths[ended] = t + 1
+                done |= ended
+                if done.all():
+                    break
+            logits, state = model(token.to(device)[:, None], state)
+            logits = logits[:, -1]
+    finally:
+        model.train(was_training)
+    return [p + vocab.decode(generated[i, : lengths[i]].tolist()) for i, p in enumerate(primes)]
+
+
+# --- samples as tunes -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Sample:
+    text: str        # prime + generated text, as the model wrote it
+    tune: str        # the tune without <start>/<end>
+    ended: bool      # reached <end> before max_chars
+    chars: int       # generated characters (the prime not counted)
+
+
+def split_sample(text: str, prime: str) -> Sample:
+    """The tune in one generated text; a text cut off at max_chars still gives its tune."""
+    generated = len(text) - len(prime)
+    tunes = split_tagged(text)
+    if tunes and text.rstrip().endswith(END):
+        return Sample(text, tunes[0].strip("\n"), True, generated)
+    tune = text[text.index(START) + len(START):] if START in text else text
+    return Sample(text, tune.strip("\n"), False, generated)
+
+
+def header_of(tune: str) -> str | None:
+    """The header lines of a tune, up to and including its first K: line (None if it has none)."""
+    lines = tune.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("K:"):
+            return "\n".join(lines[: i + 1])
+    return None
+
+
+def make_primes(mode: str, n: int, seed: int, test_path: str | Path | None = None) -> list[str]:
+    """The prime of each sample: a test-set tune's header (chosen with the sample's seed), just
+    <start>, or the user's text (\\n escapes allowed) after <start>."""
+    if mode == "start":
+        return [f"{START}\n"] * n
+    if mode == "test-header":
+        headers = _test_headers(test_path)
+        return [f"{START}\n{headers[random.Random(seed + i).randrange(len(headers))]}\n" for i in range(n)]
+    text = mode.replace("\\n", "\n")
+    if not text.startswith(START):
+        text = f"{START}\n{text}"
+    return [text] * n
+
+
+def _test_headers(test_path) -> list[str]:
+    if test_path is None:
+        raise AbcrnnError("--prime test-header needs --test (the test split, e.g. results/data/test.txt)")
+    try:
+        text = Path(test_path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AbcrnnError(f"{test_path}: cannot read the test split ({exc.strerror})") from None
+    headers = [h for h in map(header_of, split_tagged(text)) if h]
+    if not headers:
+        raise AbcrnnError(f"{test_path}: no <start>…<end> tune with a K: line to take a header from")
+    return headers
+
+
+# --- files --------------------------------------------------------------------------------------
+
+def number_width(count: int) -> int:
+    """Digits of the zero-padded file numbers 1..count (01.abc … 20.abc)."""
+    return max(2, len(str(count)))
+
+
+def clear_stale(out_dir: Path) -> None:
+    """Remove numbered tunes and renderings an earlier run left in out_dir (nothing else)."""
+    if out_dir.is_dir():
+        for path in out_dir.iterdir():
+            if path.is_file() and STALE.match(path.name):
+                path.unlink()
+
+
+def raw_block(n: int, width: int, seed: int, temperature, sample: Sample) -> str:
+    status = "ended" if sample.ended else "cut off at --max-chars"
+    head = (f"===== sample {n:0{width}d} | seed {seed} | temperature {temperature_label(temperature)}"
+            f" | {sample.chars} chars | {status} =====")
+    return f"{head}\n{sample.text.rstrip(chr(10))}\n\n"
+
+
+def write_samples(out_dir, samples: list[Sample], primes: list[str], seed: int, temperature) -> None:
+    """{n}.abc per tune, raw.txt and samples.tsv (last, as it marks a finished run)."""
+    out_dir = Path(out_dir)
+    width = number_width(len(samples))
+    clear_stale(out_dir)
+    rows, raw = [], []
+    for i, (sample, prime) in enumerate(zip(samples, primes)):
+        name = f"{i + 1:0{width}d}.abc"
+        write_text(out_dir / name, sample.tune + "\n")
+        raw.append(raw_block(i + 1, width, seed + i, temperature, sample))
+        rows.append({"n": i + 1, "file": name, "seed": seed + i, "temperature": temperature_label(temperature),
+                     "ended": sample.ended, "chars": sample.chars, "prime": prime.replace("\n", "\\n")})
+    write_text(out_dir / "raw.txt", "".join(raw))
+    write_tsv(out_dir / "samples.tsv", rows, SAMPLE_COLUMNS)
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+def best_checkpoint(best_run: str, models_dir: str) -> Path:
+    """results/models/{run}/best.pt for the run named in best_run.tsv's `run` column."""
+    try:
+        rows = read_tsv(best_run)
+    except OSError as exc:
+        raise AbcrnnError(f"{best_run}: cannot read the best-run table ({exc.strerror})") from None
+    if not rows or not rows[0].get("run"):
+        raise AbcrnnError(f"{best_run}: needs a `run` column with at least one row")
+    return Path(models_dir) / rows[0]["run"] / "best.pt"
+
+
+def pick_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise AbcrnnError(f"--device {name}: CUDA is not available on this machine")
+    return name
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="abcrnn sample", description="Generate tunes from a trained model.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", metavar="PATH", help="a checkpoint file (results/models/RUN/best.pt)")
+    src.add_argument("--best-run", metavar="TSV", help="best_run.tsv: sample from the run named in its `run` column")
+    p.add_argument("--models-dir", metavar="DIR", default="results/models", help="where --best-run finds RUN/best.pt")
+    p.add_argument("--temperature", metavar="T", default="1.0", help="a positive number, or 'argmax' (greedy)")
+    p.add_argument("--prime", metavar="PRIME", default="test-header",
+                   help="test-header (a test tune's header), start (just <start>), or ABC text (\\n allowed)")
+    p.add_argument("--test", metavar="PATH", help="the test split, for --prime test-header")
+    p.add_argument("-n", "--num", metavar="N", type=int, default=20, help="number of samples")
+    p.add_argument("--max-chars", metavar="N", type=int, default=2000, help="stop a sample after this many characters")
+    p.add_argument("--seed", metavar="N", type=int, default=0, help="sample i uses seed + i")
+    p.add_argument("--top-k", metavar="K", type=int, default=0, help="sample among the k likeliest symbols (0 = off)")
+    p.add_argument("--top-p", metavar="P", type=float, default=1.0, help="nucleus sampling mass (1.0 = off)")
+    p.add_argument("--device", metavar="DEVICE", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", metavar="N", type=int, default=2, help="CPU threads for torch")
+    p.add_argument("--out-dir", metavar="DIR",
+                   help="write N.abc, raw.txt and samples.tsv here (default: print to stdout)")
+    return p
+
+
+def main_sample(argv: list[str] | None = None) -> int:
+    from .checkpoint import load_checkpoint
+
+    args = build_parser().parse_args(argv)
+    temperature = parse_temperature(args.temperature)
+    _check_options(args.num, args.max_chars, args.top_k, args.top_p)
+    torch.set_num_threads(max(1, args.threads))
+    device = pick_device(args.device)
+    path = Path(args.checkpoint) if args.checkpoint else best_checkpoint(args.best_run, args.models_dir)
+    model, vocab, _ = load_checkpoint(path, device)
+    primes = make_primes(args.prime, args.num, args.seed, args.test)
+    unknown = sum(vocab.count_unknown(p) for p in set(primes))
+    if unknown:
+        print(f"abcrnn sample: warning: the prime has {unknown} character(s) the model never saw", file=sys.stderr)
+    texts = sample_batch(model, vocab, primes, args.num, temperature, args.max_chars, args.seed,
+                         args.top_k, args.top_p, device, progress=True)
+    samples = [split_sample(t, p) for t, p in zip(texts, primes)]
+    width = number_width(len(samples))
+    if args.out_dir is None:
+        for i, sample in enumerate(samples):
+            sys.stdout.write(raw_block(i + 1, width, args.seed + i, temperature, sample))
+        return 0
+    write_samples(args.out_dir, samples, primes, args.seed, temperature)
+    ended = sum(s.ended for s in samples)
+    print(f"abcrnn sample: {len(samples)} samples from {path} at temperature {temperature_label(temperature)}"
+          f" ({ended} ended with <end>) -> {args.out_dir}", file=sys.stderr)
+    return 0
+
+
+main = main_sample

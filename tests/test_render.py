@@ -1,0 +1,122 @@
+"""Rendering fixed ABC tunes: notes in the MIDI, abc2midi errors, timeouts, missing programs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from abcrnn.cli import main as cli
+from abcrnn.errors import AbcrnnError
+from abcrnn.fileio import read_tsv
+from abcrnn.render import RENDER_COLUMNS, Settings, abc2midi_messages, render_dir, render_tune
+
+DATA = Path(__file__).parent / "data" / "render"
+needs_abc = pytest.mark.skipif(not (shutil.which("abc2midi") and shutil.which("abcm2ps")),
+                               reason="abc2midi and abcm2ps not installed")
+MIDI_ONLY = Settings(midi=True, score=False, audio=False, timeout=20)
+
+
+def copy_tunes(tmp_path: Path, *names: str) -> Path:
+    for name in names:
+        shutil.copy(DATA / name, tmp_path / name)
+    return tmp_path
+
+
+def fake_program(tmp_path: Path, name: str, script: str) -> str:
+    path = tmp_path / name
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+@needs_abc
+def test_valid_tune_renders_with_its_notes(tmp_path):
+    copy_tunes(tmp_path, "valid.abc")
+    result = render_tune(tmp_path / "valid.abc", Settings(timeout=20))
+    # GABc dedB | dBAG A4 | [GB]2 z2 G4: 8 + 5 + 2 (chord) + 1 notes
+    assert (result.midi_ok, result.notes, result.errors, result.score_ok, result.message) == (True, 16, 0, True, "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["valid.abc", "valid.mid", "valid.svg"]
+    assert (tmp_path / "valid.svg").read_text().lstrip().startswith("<?xml")
+
+
+@needs_abc
+def test_broken_tune_is_invalid_with_its_message(tmp_path):
+    copy_tunes(tmp_path, "broken.abc", "no-x.abc")
+    broken = render_tune(tmp_path / "broken.abc", MIDI_ONLY)
+    assert broken.midi_ok is False and broken.errors == 2
+    assert "Chord already finished" in broken.message and "Unrecognized character: #" in broken.message
+    no_x = render_tune(tmp_path / "no-x.abc", Settings(timeout=20))
+    assert (no_x.midi_ok, no_x.notes, no_x.score_ok) == (False, 0, False)
+    assert "missing X: field" in no_x.message and "\n" not in no_x.message
+
+
+def test_abc2midi_messages_are_counted():
+    output = ("4.84 January 20 2023 abc2midi\nWarning in line-char 6-17 : Slur within slur\n"
+              "Error in line-char 6-30 : Chord already finished\nwriting MIDI file bad.mid\n"
+              "Warning in line-char 6-28 : Track 1 Bar 1 has 6 time units while the time signature has 4\n"
+              "Error in line-char 6-30 : Chord already finished\n")
+    errors, warnings = abc2midi_messages(output)
+    assert errors == ["Error in line-char 6-30 : Chord already finished"]  # repeated, counted once
+    assert len(warnings) == 2
+
+
+def test_hanging_renderer_is_killed_and_the_rest_goes_on(tmp_path, monkeypatch):
+    tunes = tmp_path / "tunes"
+    tunes.mkdir()
+    copy_tunes(tunes, "valid.abc", "broken.abc")
+    # a shell that waits on a child: killing only the shell would leave the pipe open
+    monkeypatch.setenv("ABCRNN_ABC2MIDI", fake_program(tmp_path, "abc2midi-hangs", "sleep 30 & wait"))
+    results = render_dir(tunes, Settings(midi=True, score=False, timeout=0.5), threads=2)
+    assert [r.file for r in results] == ["broken.abc", "valid.abc"]
+    for r in results:
+        assert r.timed_out is True and r.midi_ok is False and "timed out after 0.5 s" in r.message
+
+
+def test_crashing_renderer_marks_the_tune_invalid(tmp_path, monkeypatch):
+    copy_tunes(tmp_path, "valid.abc")
+    monkeypatch.setenv("ABCRNN_ABC2MIDI", fake_program(tmp_path, "abc2midi-crashes", "kill -SEGV $$"))
+    result = render_tune(tmp_path / "valid.abc", MIDI_ONLY)
+    assert result.midi_ok is False and result.timed_out is False and "crashed (SIGSEGV)" in result.message
+
+
+def test_missing_program_says_how_to_install(tmp_path, monkeypatch, capsys):
+    copy_tunes(tmp_path, "valid.abc")
+    monkeypatch.setenv("ABCRNN_ABC2MIDI", "no-such-abc2midi")
+    with pytest.raises(AbcrnnError, match=r"no-such-abc2midi: not found on PATH.*apt-get install abcmidi"):
+        render_dir(tmp_path, MIDI_ONLY)
+    monkeypatch.setenv("ABCRNN_ABCM2PS", "no-such-abcm2ps")
+    assert cli(["render", "--dir", str(tmp_path), "--no-midi"]) == 1
+    assert "apt-get install abcm2ps" in capsys.readouterr().err
+
+
+@needs_abc
+def test_cli_renders_a_test_set_baseline(tmp_path):
+    out = tmp_path / "baseline"
+    args = ["render", "--from-tagged", str(DATA / "oneills.txt"), "--limit", "3", "--seed", "1", "--dir", str(out),
+            "--no-score", "--threads", "2"]
+    assert cli(args) == 0
+    rows = read_tsv(out / "render.tsv")
+    assert list(rows[0]) == RENDER_COLUMNS
+    assert [r["file"] for r in rows] == ["01.abc", "02.abc", "03.abc"]
+    # O'Neill's transcriptions often tie different notes, which abc2midi reports as errors
+    assert all(r["midi_ok"] in ("True", "False") and int(r["notes"]) > 20 and r["score_ok"] == "" for r in rows)
+    first = (out / "01.abc").read_text()
+    assert first.startswith("X:") and "<start>" not in first
+    assert cli(args) == 0  # the same seed picks the same tunes, and reruns leave no stale files
+    assert (out / "01.abc").read_text() == first
+    assert sorted(p.name for p in out.iterdir()) == ["01.abc", "01.mid", "02.abc", "02.mid", "03.abc", "03.mid",
+                                                      "render.tsv", "tunes.tsv"]
+
+
+@pytest.mark.skipif(not (shutil.which("abc2midi") and shutil.which("fluidsynth")
+                         and os.path.exists("/usr/share/sounds/sf2/FluidR3_GM.sf2")),
+                    reason="fluidsynth or its soundfont not installed")
+def test_audio_is_rendered_from_the_midi(tmp_path):
+    copy_tunes(tmp_path, "valid.abc")
+    result = render_tune(tmp_path / "valid.abc", Settings(midi=True, score=False, audio=True, timeout=30))
+    assert result.audio_ok is True
+    assert (tmp_path / "valid.wav").read_bytes()[:4] == b"RIFF"
