@@ -427,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-notes", metavar="N", type=int, default=8,
                    help="a tune has music with at least this many notes")
     p.add_argument("--run", metavar="NAME", default="", help="run name for the `run` column")
+    p.add_argument("--best-run", metavar="TSV", help="or take the run name from best_run.tsv")
     p.add_argument("--out", metavar="TSV", default="results/tables/sample_validity.tsv", help="summary table")
     p.add_argument("--tunes-out", metavar="TSV", help="per-tune table (default: beside --out, sample_tunes.tsv)")
     p.add_argument("--plot", metavar="PNG", help="bar chart of the summary (PNG)")
@@ -439,18 +440,22 @@ def main_validity(argv: list[str] | None = None) -> int:
     labels = [label for label, _ in specs]
     if len(set(labels)) != len(labels) or BASELINE in labels:
         raise AbcrnnError(f"--samples: labels must be distinct and not {BASELINE!r}, got {labels}")
+    run = args.run
+    if args.best_run and not run:
+        best = read_tsv(args.best_run)
+        run = best[0].get("run", "") if best else ""
     rows = []
     for label, directory in specs:
-        rows += tune_rows(directory, label, args.run, args.min_notes)
+        rows += tune_rows(directory, label, run, args.min_notes)
     if args.baseline:
-        rows += tune_rows(args.baseline, BASELINE, args.run, args.min_notes, baseline=True)
+        rows += tune_rows(args.baseline, BASELINE, "", args.min_notes, baseline=True)
         labels.append(BASELINE)
     summary = summarize(rows, labels)
     write_tsv(args.out, summary, SUMMARY_COLUMNS)
     tunes_out = Path(args.tunes_out) if args.tunes_out else Path(args.out).with_name("sample_tunes.tsv")
     write_tsv(tunes_out, rows, TUNE_COLUMNS)
     if args.plot:
-        plot_validity(summary, args.plot, args.run)
+        plot_validity(summary, args.plot, run)
     print(f"abcrnn validity: {len(rows)} tunes in {len(labels)} groups -> {args.out}, {tunes_out}", file=sys.stderr)
     return 0
 

@@ -87,13 +87,6 @@ def render_args():
     return " ".join(flags) + f" --timeout {r['timeout_s']}"
 
 
-def sample_dirs():
-    dirs = [f"results/samples/{t}" for t in TEMPERATURES]
-    if config["sample"]["runs"] == "all":
-        dirs += [f"results/samples/runs/{r}/{t}" for r in RUNS for t in TEMPERATURES]
-    return dirs
-
-
 def all_outputs():
     return [
         f"{TABLES}/corpus_report.tsv",
@@ -102,4 +95,4 @@ def all_outputs():
         f"{TABLES}/best_run.tsv",
         f"{TABLES}/sample_validity.tsv",
         f"{TABLES}/neurons.tsv",
-    ]
+    ] + (expand(f"{TABLES}/sample_validity/{{run}}.tsv", run=RUNS) if config["sample"]["runs"] == "all" else [])

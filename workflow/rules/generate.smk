@@ -92,8 +92,9 @@ rule baseline:
 
 rule validity:
     input:
-        renders=[f"{d}/render.tsv" for d in sample_dirs()],
+        renders=expand("results/samples/{temperature}/render.tsv", temperature=TEMPERATURES),
         baseline="results/baseline/render.tsv",
+        best_run=f"{TABLES}/best_run.tsv",
     output:
         table=report(f"{TABLES}/sample_validity.tsv", caption="../report/sample_validity.rst", category="3. Generation"),
         tunes=f"{TABLES}/sample_tunes.tsv",
@@ -109,4 +110,26 @@ rule validity:
         "../../envs/abcrnn.yaml"
     shell:
         "python -m abcrnn validity --samples {params.samples} --baseline results/baseline --min-notes {params.min_notes}"
-        " --out {output.table} --tunes-out {output.tunes} --plot {output.plot} > {log} 2>&1"
+        " --best-run {input.best_run} --out {output.table} --tunes-out {output.tunes} --plot {output.plot} > {log} 2>&1"
+
+
+rule validity_run:
+    input:
+        renders=expand("results/samples/runs/{{run}}/{temperature}/render.tsv", temperature=TEMPERATURES),
+        baseline="results/baseline/render.tsv",
+    output:
+        table=f"{TABLES}/sample_validity/{{run}}.tsv",
+        tunes=f"{TABLES}/sample_validity/{{run}}-tunes.tsv",
+        plot=f"{PLOTS}/sample_validity/{{run}}.png",
+    params:
+        samples=lambda wc: " ".join(f"{t}=results/samples/runs/{wc.run}/{t}" for t in TEMPERATURES),
+        min_notes=config["render"]["min_notes"],
+    log:
+        f"{LOGS}/validity/{{run}}.log",
+    benchmark:
+        f"{BENCH}/validity/{{run}}.tsv"
+    conda:
+        "../../envs/abcrnn.yaml"
+    shell:
+        "python -m abcrnn validity --samples {params.samples} --baseline results/baseline --min-notes {params.min_notes}"
+        " --run {wildcards.run} --out {output.table} --tunes-out {output.tunes} --plot {output.plot} > {log} 2>&1"
