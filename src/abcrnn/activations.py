@@ -74,7 +74,8 @@ def plot_heatmap(path, values: np.ndarray, pieces: list[str], title: str) -> Non
     grid = np.full(n, np.nan)
     grid[: min(n, len(values))] = values[:n]
     fig, ax = plt.subplots(figsize=(9, 8.2))
-    image = ax.imshow(grid.reshape(SIDE, SIDE), cmap="coolwarm", vmin=-1, vmax=1)
+    lim = max(1.0, float(np.nanmax(np.abs(grid))))  # hidden states lie in [-1, 1]; cell states can exceed it
+    image = ax.imshow(grid.reshape(SIDE, SIDE), cmap="coolwarm", vmin=-lim, vmax=lim)
     for k, p in enumerate(pieces[:n]):
         label = {"\n": "↵", " ": "␣"}.get(p, p if len(p) == 1 else p[1])
         ax.text(k % SIDE, k // SIDE, label, ha="center", va="center", fontsize=8, family="monospace")
@@ -111,10 +112,15 @@ def main_activations(argv=None) -> int:
     device = pick_device(a.device)
     path = Path(a.checkpoint) if a.checkpoint else best_checkpoint(a.best_run, a.models_dir)
     model, vocab, payload = load_checkpoint(path, device)
-    prime = START + "\n"
     from .sample import parse_temperature
 
-    text = sample_batch(model, vocab, prime, 1, parse_temperature(a.temperature), a.length, a.seed, device=device)[0]
+    # Sampling stops at <end>; keep writing further tunes until the grid is full, as the paper did.
+    text, temperature = START + "\n", parse_temperature(a.temperature)
+    for round_ in range(a.length):
+        missing = a.length - len(vocab.tokenize(text))
+        if missing <= 0:
+            break
+        text = sample_batch(model, vocab, text, 1, temperature, missing, a.seed + round_, device=device)[0]
     pieces = vocab.tokenize(text)[: a.length]
     states = record_states(model, [vocab.id(s) for s in pieces], device)
     mask = header_mask(pieces)
