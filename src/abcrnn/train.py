@@ -1,0 +1,416 @@
+"""`abcrnn train`: stateful truncated backpropagation through time over the training text.
+
+The encoded training text is laid out as `batch_size` contiguous streams side by side (torch-rnn's
+layout); each step takes the next `chunk` characters of every stream as input and the same characters
+shifted by one as targets, and the hidden state carries from one chunk to the next (detached).
+Batch size 1 is the paper's exact setup: one stream, chunks in text order. The state is reset at the
+start of every epoch, and every epoch covers the whole text once.
+
+Each epoch appends a row to metrics.tsv and writes resume.pt, so a killed job rerun with the same
+flags continues after its last completed epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import hashlib
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .checkpoint import save_checkpoint
+from .errors import AbcrnnError
+from .fileio import torch_save, write_tsv
+from .models import CharRNN, build_model, detach_state
+from .vocab import Vocab
+
+METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "train_bits", "val_bits", "lr", "grad_norm",
+                   "seconds", "chars_per_s"]
+# Settings that change what training computes: resume.pt is used only if all of them match.
+TRAJECTORY_KEYS = ("model", "hidden", "layers", "dropout", "input", "embedding_dim", "init", "chunk",
+                   "batch_size", "lr", "optimizer", "clip", "seed", "precision", "device_type", "data")
+LOSS_COLUMNS = ("train_loss", "val_loss", "train_bits", "val_bits", "grad_norm", "test_loss", "test_bits")
+IGNORE = -100  # target of padding positions: cross_entropy skips them
+LN2 = math.log(2)
+
+
+# --- the stream layout ----------------------------------------------------------------------------
+
+def stream_layout(data: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and targets as `batch` contiguous streams, (batch, L) each.
+
+    Stream b holds positions [b*L, (b+1)*L) of the text's N-1 (input, next character) pairs, with
+    L = ceil((N-1)/batch); the last streams are padded (input 0, target IGNORE), so every pair is
+    used exactly once.
+    """
+    pairs = data.numel() - 1
+    length = -(-pairs // batch)
+    x = torch.zeros(batch * length, dtype=torch.long)
+    y = torch.full((batch * length,), IGNORE, dtype=torch.long)
+    x[:pairs], y[:pairs] = data[:-1], data[1:]
+    return x.view(batch, length), y.view(batch, length)
+
+
+def windows(length: int, chunk: int) -> list[slice]:
+    """Consecutive time windows of `chunk` steps over a stream (the last one may be shorter)."""
+    return [slice(start, min(start + chunk, length)) for start in range(0, length, chunk)]
+
+
+@torch.no_grad()
+def stream_loss(model: CharRNN, data: torch.Tensor, batch: int, chunk: int, device) -> float:
+    """Mean cross-entropy (nats/char) of predicting every next character of `data`, stateful."""
+    model.eval()
+    x, y = stream_layout(data, max(1, min(batch, data.numel() - 1)))
+    x, y = x.to(device), y.to(device)
+    total, state = torch.zeros((), dtype=torch.float64, device=device), None
+    for w in windows(x.shape[1], chunk):
+        logits, state = model(x[:, w], state)
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y[:, w].reshape(-1),
+                                 ignore_index=IGNORE, reduction="sum").double()
+    return total.item() / (data.numel() - 1)
+
+
+# --- settings and inputs ----------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="abcrnn train",
+                                description="Train one character-level model on the encoded corpus.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--train", default="results/data/train.pt", help="encoded training split")
+    p.add_argument("--val", default="results/data/val.pt", help="encoded validation split")
+    p.add_argument("--vocab", default="results/data/vocab.json", help="vocabulary")
+    p.add_argument("--out-dir", default=None, help="run folder (default results/models/RUN)")
+    p.add_argument("--run", default=None, help="run name for messages (default: the out-dir's name)")
+    p.add_argument("--model", choices=["lstm", "rnn", "gru"], default="lstm")
+    p.add_argument("--hidden", type=int, default=150)
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--dropout", type=float, default=0.0, help="between layers")
+    p.add_argument("--input", choices=["onehot", "embedding"], default="onehot")
+    p.add_argument("--embedding-dim", type=int, default=64)
+    p.add_argument("--init", choices=["xavier", "pytorch"], default="xavier")
+    p.add_argument("--chunk", type=int, default=200, help="characters per truncated-BPTT window")
+    p.add_argument("--batch-size", type=int, default=32, help="parallel streams (1 = the paper)")
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--optimizer", choices=["adam", "sgd", "rmsprop"], default="adam")
+    p.add_argument("--clip", type=float, default=5.0, help="gradient-norm clipping (0 = off)")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--patience", type=int, default=4,
+                   help="stop after this many epochs without a better validation loss (0 = never)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast matrix products")
+    return p
+
+
+def check_args(args: argparse.Namespace) -> None:
+    positive = {"hidden": args.hidden, "layers": args.layers, "embedding-dim": args.embedding_dim,
+                "chunk": args.chunk, "batch-size": args.batch_size, "epochs": args.epochs, "threads": args.threads}
+    for name, value in positive.items():
+        if value < 1:
+            raise AbcrnnError(f"--{name}: must be at least 1, got {value}")
+    if not (args.lr > 0 and math.isfinite(args.lr)):
+        raise AbcrnnError(f"--lr: must be a positive number, got {args.lr}")
+    if not 0 <= args.dropout < 1:
+        raise AbcrnnError(f"--dropout: must be in [0, 1), got {args.dropout}")
+    if args.clip < 0 or args.patience < 0:
+        raise AbcrnnError("--clip and --patience: must be 0 (off) or positive")
+
+
+def keep_freed_memory() -> None:
+    """Ask glibc to reuse freed large blocks instead of returning them to the system.
+
+    Every training step allocates tens of megabytes of activations; by default glibc maps each
+    such block afresh and the page faults of touching it cost as much as the arithmetic (measured:
+    training runs about 1.4x faster with this). Harmless where glibc is absent.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, 1 << 30)
+
+
+def setup_torch(threads: int, device: str) -> torch.device:
+    """Threads, denormal flushing, memory reuse and determinism; returns the device to use."""
+    keep_freed_memory()
+    # Flush denormals (arithmetic on them can be many times slower) before torch starts its thread
+    # pool: new threads inherit the setting from this one.
+    torch.set_flush_denormal(True)
+    torch.set_num_threads(threads)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise AbcrnnError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    return torch.device(device)
+
+
+def load_split(path, vocab_size: int, what: str) -> torch.Tensor:
+    """An encoded split: a 1-D int64 tensor of at least 2 symbols, all inside the vocabulary."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise AbcrnnError(f"{path}: {what} split not found (run the data stage first)") from None
+    except Exception as exc:
+        raise AbcrnnError(f"{path}: not an encoded {what} split ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, torch.Tensor) or data.dim() != 1 or data.dtype != torch.long:
+        raise AbcrnnError(f"{path}: the {what} split must be a 1-D int64 tensor")
+    if data.numel() < 2:
+        raise AbcrnnError(f"{path}: the {what} split has fewer than 2 symbols")
+    low, high = int(data.min()), int(data.max())
+    if low < 0 or high >= vocab_size:
+        bad = high if high >= vocab_size else low
+        raise AbcrnnError(f"{path}: symbol id {bad} is outside the vocabulary of {vocab_size} "
+                          "(encoded with another vocab.json?)")
+    return data
+
+
+def data_fingerprint(*tensors: torch.Tensor) -> str:
+    h = hashlib.sha1()
+    for t in tensors:
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def settings_of(args: argparse.Namespace, device: torch.device, fingerprint: str) -> dict:
+    keys = ["model", "hidden", "layers", "dropout", "input", "embedding_dim", "init", "chunk", "batch_size", "lr",
+            "optimizer", "clip", "epochs", "patience", "seed", "threads", "precision"]
+    settings = {k: getattr(args, k) for k in keys}
+    settings.update(device=args.device, device_type=device.type, data=fingerprint, run=args.run)
+    return settings
+
+
+def six_decimals(row: dict, columns) -> dict:
+    """Losses with six decimals (a TSV float otherwise keeps six significant digits)."""
+    return {k: f"{v:.6f}" if k in columns and isinstance(v, float) else v for k, v in row.items()}
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr)
+
+
+# --- resume state --------------------------------------------------------------------------------
+
+def load_resume(path: Path, settings: dict, log) -> dict | None:
+    """The saved state of an interrupted run with the same settings, or None (fresh start)."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        saved = state["settings"]
+    except Exception as exc:
+        log(f"{path}: unreadable resume state ({type(exc).__name__}); starting fresh")
+        return None
+    changed = [k for k in TRAJECTORY_KEYS if saved.get(k) != settings.get(k)]
+    if changed:
+        log(f"{path}: saved with different {', '.join(changed)}; starting fresh")
+        return None
+    return state
+
+
+def rng_state() -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --- training ----------------------------------------------------------------------------------------
+
+def train_step(model: CharRNN, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, state,
+               clip: float, precision: str = "fp32"):
+    """One truncated-BPTT update on a window of every stream.
+
+    Returns the summed loss over the window's targets, the gradient norm before clipping, and the
+    state after the window, detached (it carries into the next window without gradient).
+    """
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        logits, state = model(x, state)
+    loss_total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1),
+                                 ignore_index=IGNORE, reduction="sum")
+    optimizer.zero_grad(set_to_none=True)
+    (loss_total / (y != IGNORE).sum().clamp(min=1)).backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip or math.inf)
+    optimizer.step()
+    return loss_total.detach(), norm.detach(), detach_state(state)
+
+
+class Trainer:
+    """One run: model, optimizer, data streams and the bookkeeping that resume.pt saves."""
+
+    def __init__(self, settings: dict, vocab: Vocab, train: torch.Tensor, val: torch.Tensor,
+                 out_dir: Path, device: torch.device, log=None):
+        self.s, self.vocab, self.out_dir, self.device = settings, vocab, out_dir, device
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.run = settings["run"]
+        torch.manual_seed(settings["seed"])
+        self.model = build_model(len(vocab), settings).to(device)
+        self.optimizer = make_optimizer(settings["optimizer"], self.model.parameters(), settings["lr"])
+        self.x, self.y = (t.to(device) for t in stream_layout(train, settings["batch_size"]))
+        self.val = val
+        self.rows: list[dict] = []
+        self.best = {"val_loss": math.inf, "epoch": 0, "model_state": None}
+        self.train_seconds = 0.0
+
+    # resume.pt holds everything needed to continue exactly where the last epoch ended.
+    def save_resume(self) -> None:
+        torch_save({"settings": self.s, "model_state": self.model.state_dict(),
+                    "optimizer_state": self.optimizer.state_dict(), "rng": rng_state(), "rows": self.rows,
+                    "best": self.best, "train_seconds": self.train_seconds}, self.out_dir / "resume.pt")
+
+    def restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model_state"])
+        self.optimizer.load_state_dict(state["optimizer_state"])
+        set_rng_state(state["rng"])
+        self.rows, self.best, self.train_seconds = list(state["rows"]), dict(state["best"]), state["train_seconds"]
+
+    def train_epoch(self, epoch: int) -> tuple[float, float, float]:
+        """One pass over the streams; returns (mean train loss, mean pre-clip gradient norm, seconds)."""
+        s, model = self.s, self.model
+        model.train()
+        start = time.perf_counter()
+        spans = windows(self.x.shape[1], s["chunk"])
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        norm_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        state = None
+        bar = tqdm(spans, desc=f"{self.run} epoch {epoch}/{s['epochs']}", unit="chunk", file=sys.stderr,
+                   mininterval=1.0 if sys.stderr.isatty() else 30.0, leave=False)
+        for step, w in enumerate(bar, 1):
+            loss_total, norm, state = train_step(model, self.optimizer, self.x[:, w], self.y[:, w], state,
+                                                 s["clip"], s["precision"])
+            loss_sum += loss_total.double()
+            norm_sum += norm.double()
+            if step % 20 == 0 or step == len(spans):
+                self.check_finite(loss_sum.item(), epoch, "training")
+                done = max(1, int((self.y[:, :w.stop] != IGNORE).sum()))
+                bar.set_postfix(loss=f"{loss_sum.item() / done:.4f}", refresh=False)
+        bar.close()
+        pairs = int((self.y != IGNORE).sum())
+        return loss_sum.item() / pairs, norm_sum.item() / len(spans), time.perf_counter() - start
+
+    def check_finite(self, value: float, epoch: int, what: str) -> None:
+        if not math.isfinite(value):
+            raise AbcrnnError(f"run {self.run}: {what} loss became {value} in epoch {epoch}; "
+                              f"try a lower learning rate than --lr {self.s['lr']} (or --clip)")
+
+    def fit(self, on_epoch_end=None) -> dict:
+        s = self.s
+        first = len(self.rows) + 1
+        for epoch in range(first, s["epochs"] + 1):
+            if self.stopped_early():
+                break
+            train_loss, grad_norm, seconds = self.train_epoch(epoch)
+            val_loss = stream_loss(self.model, self.val, s["batch_size"], s["chunk"], self.device)
+            self.check_finite(val_loss, epoch, "validation")
+            self.train_seconds += seconds
+            pairs = int((self.y != IGNORE).sum())
+            self.rows.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                              "train_bits": train_loss / LN2, "val_bits": val_loss / LN2, "lr": s["lr"],
+                              "grad_norm": grad_norm, "seconds": round(seconds, 3),
+                              "chars_per_s": round(pairs / seconds)})
+            improved = val_loss < self.best["val_loss"]
+            if improved:
+                self.best = {"val_loss": val_loss, "epoch": epoch,
+                             "model_state": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}}
+                self.save("best.pt", epoch, self.best["model_state"])
+            self.save("last.pt", epoch)
+            self.write_metrics()
+            self.save_resume()
+            self.log(f"{self.run} epoch {epoch}/{s['epochs']}: train {train_loss:.4f} val {val_loss:.4f} nats/char"
+                     f" ({val_loss / LN2:.3f} bits){' best' if improved else ''}, grad norm {grad_norm:.3g},"
+                     f" {seconds:.1f} s, {pairs / seconds:,.0f} chars/s")
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
+        return self.finish()
+
+    def write_metrics(self) -> None:
+        write_tsv(self.out_dir / "metrics.tsv", [six_decimals(r, LOSS_COLUMNS) for r in self.rows], METRICS_COLUMNS)
+
+    def stopped_early(self) -> bool:
+        patience = self.s["patience"]
+        if patience and self.rows and self.rows[-1]["epoch"] - self.best["epoch"] >= patience:
+            self.log(f"{self.run}: stopping early, no better validation loss for {patience} epochs "
+                     f"(best {self.best['val_loss']:.4f} at epoch {self.best['epoch']})")
+            return True
+        return False
+
+    def extra(self) -> dict:
+        return {"best_epoch": self.best["epoch"], "best_val_loss": self.best["val_loss"],
+                "train_seconds": round(self.train_seconds, 3), "epochs_trained": len(self.rows)}
+
+    def save(self, name: str, epoch: int, model_state: dict | None = None) -> None:
+        model = self.model
+        if model_state is not None:  # best.pt: the best weights, without disturbing the live model
+            model = build_model(len(self.vocab), self.s)
+            model.load_state_dict(model_state)
+        save_checkpoint(self.out_dir / name, model, self.vocab, self.s, epoch,
+                        optimizer=self.optimizer if model_state is None else None, extra=self.extra())
+
+    def finish(self) -> dict:
+        if not self.rows:
+            raise AbcrnnError(f"run {self.run}: no epoch was trained")
+        self.save("best.pt", self.best["epoch"], self.best["model_state"])
+        self.save("last.pt", self.rows[-1]["epoch"])
+        self.write_metrics()
+        (self.out_dir / "resume.pt").unlink(missing_ok=True)
+        self.log(f"{self.run}: best validation loss {self.best['val_loss']:.4f} nats/char at epoch "
+                 f"{self.best['epoch']}, {len(self.rows)} epochs, {self.train_seconds:.1f} s of training")
+        return self.extra()
+
+
+def train(args: argparse.Namespace, on_epoch_end=None, log=None) -> dict:
+    """Train (or resume) the run described by parsed `abcrnn train` flags; returns best/epoch figures."""
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    check_args(args)
+    out_dir = Path(args.out_dir or f"results/models/{args.run or 'run'}")
+    args.run = args.run or out_dir.name
+    device = setup_torch(args.threads, args.device)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if device.type == "cpu" and args.threads > cpus:
+        log(f"{args.run}: warning: --threads {args.threads} is more than the {cpus} CPUs available; "
+            "threads that wait for each other make training many times slower")
+    vocab = Vocab.load(args.vocab)
+    train_data = load_split(args.train, len(vocab), "training")
+    val_data = load_split(args.val, len(vocab), "validation")
+    settings = settings_of(args, device, data_fingerprint(train_data, val_data, torch.tensor(len(vocab))))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(settings, vocab, train_data, val_data, out_dir, device, log)
+    saved = load_resume(out_dir / "resume.pt", settings, log)
+    if saved is not None:
+        trainer.restore(saved)
+        if trainer.best["model_state"] is not None:  # Snakemake removed the killed job's outputs
+            trainer.save("best.pt", trainer.best["epoch"], trainer.best["model_state"])
+        log(f"{args.run}: resuming after epoch {len(trainer.rows)} from {out_dir / 'resume.pt'}")
+    log(f"{args.run}: {settings['model']} hidden {settings['hidden']} x{settings['layers']}, "
+        f"{trainer.model.num_params():,} parameters, {train_data.numel():,} training characters in "
+        f"{settings['batch_size']} streams, chunk {settings['chunk']}, {device.type}, {args.threads} threads")
+    return trainer.fit(on_epoch_end)
+
+
+def main_train(argv: list[str] | None = None) -> int:
+    train(build_parser().parse_args(argv))
+    return 0
+
+
+main = main_train
