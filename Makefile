@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-CORES ?= 4
+# One core per thread: training jobs that share cores run several times slower (see README, Speed).
+CORES ?= $(shell nproc)
 SNAKEMAKE_ARGS ?=
 # Rules run `python -m abcrnn`: put the venv first on PATH for them.
 export PATH := $(BIN):$(PATH)

@@ -1,4 +1,3 @@
-import pytest
 import torch
 
 from abcrnn.abc import join_tagged, split_tagged

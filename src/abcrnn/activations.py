@@ -90,7 +90,8 @@ def plot_heatmap(path, values: np.ndarray, pieces: list[str], title: str) -> Non
 
 def main_activations(argv=None) -> int:
     from .checkpoint import load_checkpoint
-    from .sample import best_checkpoint, pick_device, sample_batch
+    from .runtime import setup_torch
+    from .sample import best_checkpoint, parse_temperature, sample_batch
 
     p = argparse.ArgumentParser(prog="abcrnn activations",
                                 description="Heatmaps of the neurons that tell a tune's header from its music.")
@@ -109,11 +110,9 @@ def main_activations(argv=None) -> int:
         raise AbcrnnError(f"--length: must be at least 10, got {a.length}")
 
     torch.manual_seed(a.seed)
-    device = pick_device(a.device)
+    device = setup_torch(1, a.device)
     path = Path(a.checkpoint) if a.checkpoint else best_checkpoint(a.best_run, a.models_dir)
     model, vocab, payload = load_checkpoint(path, device)
-    from .sample import parse_temperature
-
     # Sampling stops at <end>; keep writing further tunes until the grid is full, as the paper did.
     text, temperature = START + "\n", parse_temperature(a.temperature)
     for round_ in range(a.length):

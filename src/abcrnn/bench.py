@@ -37,7 +37,8 @@ from .abc import START
 from .errors import AbcrnnError
 from .fileio import write_tsv
 from .models import CharRNN, build_model
-from .train import load_split, make_optimizer, setup_torch, stream_layout, stream_loss, train_step, windows
+from .runtime import setup_torch
+from .train import load_split, make_optimizer, stream_layout, stream_loss, train_step, windows
 from .vocab import Vocab
 
 QUALITY_MARGIN = 0.02  # nats/char

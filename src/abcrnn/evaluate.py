@@ -14,7 +14,8 @@ from pathlib import Path
 from .checkpoint import load_checkpoint
 from .errors import AbcrnnError
 from .fileio import read_tsv, write_tsv
-from .train import LN2, LOSS_COLUMNS, METRICS_COLUMNS, load_split, setup_torch, six_decimals, stream_loss
+from .runtime import setup_torch
+from .train import LN2, LOSS_COLUMNS, METRICS_COLUMNS, load_split, six_decimals, stream_loss
 
 TEST_COLUMNS = ["run", "model", "hidden", "layers", "chunk", "lr", "batch_size", "dropout", "input", "params",
                 "best_epoch", "val_loss", "test_loss", "test_bits", "epochs_trained", "train_seconds"]

@@ -20,6 +20,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_se
 from tqdm import tqdm
 
 from .abc import END, START, split_tagged
+from .config import temperature_label
 from .errors import AbcrnnError
 from .fileio import read_tsv, write_text, write_tsv
 
@@ -42,10 +43,6 @@ def parse_temperature(value) -> float | str:
     if not t > 0 or t == float("inf"):
         raise AbcrnnError(f"temperature: must be a positive number or 'argmax', got {value!r}")
     return t
-
-
-def temperature_label(t: float | str) -> str:
-    return t if isinstance(t, str) else repr(float(t))
 
 
 def _check_options(n: int, max_chars: int, top_k: int, top_p: float) -> None:
@@ -258,14 +255,6 @@ def best_checkpoint(best_run: str, models_dir: str) -> Path:
     return Path(models_dir) / rows[0]["run"] / "best.pt"
 
 
-def pick_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise AbcrnnError(f"--device {name}: CUDA is not available on this machine")
-    return name
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="abcrnn sample", description="Generate tunes from a trained model.")
     src = p.add_mutually_exclusive_group(required=True)
@@ -290,12 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main_sample(argv: list[str] | None = None) -> int:
     from .checkpoint import load_checkpoint
+    from .runtime import setup_torch
 
     args = build_parser().parse_args(argv)
     temperature = parse_temperature(args.temperature)
     _check_options(args.num, args.max_chars, args.top_k, args.top_p)
-    torch.set_num_threads(max(1, args.threads))
-    device = pick_device(args.device)
+    device = setup_torch(max(1, args.threads), args.device)
     path = Path(args.checkpoint) if args.checkpoint else best_checkpoint(args.best_run, args.models_dir)
     model, vocab, _ = load_checkpoint(path, device)
     primes = make_primes(args.prime, args.num, args.seed, args.test)

@@ -13,7 +13,6 @@ flags continues after its last completed epoch.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import hashlib
 import math
 import os
@@ -29,6 +28,7 @@ from .checkpoint import save_checkpoint
 from .errors import AbcrnnError
 from .fileio import torch_save, write_tsv
 from .models import CharRNN, build_model, detach_state
+from .runtime import setup_torch
 from .vocab import Vocab
 
 METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "train_bits", "val_bits", "lr", "grad_norm",
@@ -122,38 +122,6 @@ def check_args(args: argparse.Namespace) -> None:
         raise AbcrnnError(f"--dropout: must be in [0, 1), got {args.dropout}")
     if args.clip < 0 or args.patience < 0:
         raise AbcrnnError("--clip and --patience: must be 0 (off) or positive")
-
-
-def keep_freed_memory() -> None:
-    """Ask glibc to reuse freed large blocks instead of returning them to the system.
-
-    Every training step allocates tens of megabytes of activations; by default glibc maps each
-    such block afresh and the page faults of touching it cost as much as the arithmetic (measured:
-    training runs about 1.4x faster with this). Harmless where glibc is absent.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    libc.mallopt(m_mmap_threshold, 1 << 30)
-    libc.mallopt(m_trim_threshold, 1 << 30)
-
-
-def setup_torch(threads: int, device: str) -> torch.device:
-    """Threads, denormal flushing, memory reuse and determinism; returns the device to use."""
-    keep_freed_memory()
-    # Flush denormals (arithmetic on them can be many times slower) before torch starts its thread
-    # pool: new threads inherit the setting from this one.
-    torch.set_flush_denormal(True)
-    torch.set_num_threads(threads)
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise AbcrnnError("--device cuda: no CUDA device is available (use --device cpu or auto)")
-    return torch.device(device)
 
 
 def load_split(path, vocab_size: int, what: str) -> torch.Tensor:
