@@ -1,4 +1,4 @@
-"""Validity measures: header completeness, bar lengths, repetition, and the validity table."""
+"""Validity measures: header completeness, bar lengths, repetition, copying, and the validity table."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abcrnn.abc import split_tagged
+from abcrnn.abc import body, join_tagged, split_tagged
 from abcrnn.cli import main as cli
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv, write_text, write_tsv
-from abcrnn.metrics import (SUMMARY_COLUMNS, TUNE_COLUMNS, bar_check, header_complete, main_validity, meter_length,
-                            repetition, unit_length)
+from abcrnn.metrics import (SEPARATOR, SUMMARY_COLUMNS, TUNE_COLUMNS, CopyFinder, bar_check, header_complete,
+                            main_validity, meter_length, novelty, repetition, unit_length)
 from abcrnn.render import RENDER_COLUMNS
 from abcrnn.sample import SAMPLE_COLUMNS
 
@@ -94,6 +94,40 @@ def test_measures_never_fail_on_garbage(music, meter, unit):
     assert 0 <= repetition(text) <= 1 and 0 <= repetition(music) <= 1
 
 
+def finder_of(*musics: str) -> CopyFinder:
+    return CopyFinder(body(tune(m)) for m in musics)
+
+
+def test_a_tune_found_in_the_training_set_is_fully_copied():
+    finder = CopyFinder(body(t) for t in ONEILLS)
+    assert all(novelty(t, finder) == (len(body(t)), 1.0) for t in ONEILLS)
+
+
+def test_longest_copy_is_the_longest_shared_run_of_the_body():
+    # 'ABc ded' (7 characters) is the longest run of the body found in the training tune
+    assert novelty(tune("zzABc dedzz"), finder_of("GABc dedB|")) == (7, pytest.approx(7 / 11))
+    # the header is not music: 'L:1/8' is in every header but in no training body
+    assert novelty(tune("L:1/8"), finder_of("ABC")) == (0, 0.0)
+    assert novelty(tune(""), finder_of("ABC")) == (0, 0.0)
+    assert novelty("ABC", finder_of("ABC")) == (0, 0.0)  # no K: line, no body
+
+
+def test_a_copy_never_runs_across_two_training_tunes():
+    finder = finder_of("ABCD", "EFGH")
+    assert finder.longest_copy("CDEFG") == 3  # 'EFG'; joined without a separator it would be 5
+    assert finder.longest_copy("ABCD" + SEPARATOR + "EFGH") == 4
+    assert CopyFinder(["AB" + SEPARATOR + "CD"]).longest_copy("BC") == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet="ab|", max_size=12), min_size=1, max_size=4), st.text(alphabet="ab|c", max_size=16))
+def test_longest_copy_matches_a_brute_force_search(training, query):
+    finder = CopyFinder(training)
+    expected = max((j - i for i in range(len(query)) for j in range(i + 1, len(query) + 1)
+                    if any(query[i:j] in t for t in training)), default=0)
+    assert finder.longest_copy(query) == expected
+
+
 def write_sample_dir(directory: Path, tunes: list[str], ended: list[bool], renders: list[dict]) -> None:
     rows = []
     for n, (text, end) in enumerate(zip(tunes, ended), 1):
@@ -135,6 +169,33 @@ def test_validity_table_has_one_row_per_temperature_and_the_baseline(tmp_path):
     per_tune = read_tsv(tunes_out)
     assert list(per_tune[0]) == TUNE_COLUMNS and len(per_tune) == 6
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # without --train the novelty columns are there but blank
+    assert {(r["longest_copy"], r["copied"]) for r in rows + per_tune} == {("", "")}
+
+
+def test_validity_with_train_measures_copying(tmp_path):
+    ok = {"midi_ok": True, "notes": 16, "errors": 0, "warnings": 0, "score_ok": True}
+    new, borrowed = tune("zzABc dedzz"), tune("zz" + body(ONEILLS[0])[:7] + "zz")
+    write_sample_dir(tmp_path / "1.0", [new, borrowed], [True, True], [ok, ok])
+    baseline = tmp_path / "baseline"
+    for n, text in enumerate(ONEILLS[:2], 1):
+        write_text(baseline / f"{n:02d}.abc", text + "\n")
+    write_render(baseline, [ok, ok])
+    train = tmp_path / "train.txt"
+    write_text(train, join_tagged([tune("GABc dedB|")] + ONEILLS))
+    out, plot = tmp_path / "validity.tsv", tmp_path / "validity.png"
+    assert cli(["validity", "--samples", f"1.0={tmp_path / '1.0'}", "--baseline", str(baseline),
+                "--train", str(train), "--out", str(out), "--plot", str(plot)]) == 0
+    per_tune = read_tsv(tmp_path / "sample_tunes.tsv")
+    assert [(r["file"], r["longest_copy"], float(r["copied"])) for r in per_tune] == [
+        ("01.abc", "7", pytest.approx(7 / 11)), ("02.abc", "7", pytest.approx(7 / 11)),
+        ("01.abc", str(len(body(ONEILLS[0]))), 1.0), ("02.abc", str(len(body(ONEILLS[1]))), 1.0)]
+    summary = read_tsv(out)
+    assert list(summary[0]) == SUMMARY_COLUMNS
+    assert [(r["temperature"], float(r["longest_copy"]), float(r["copied"])) for r in summary] == [
+        ("1.0", 7.0, pytest.approx(7 / 11, abs=1e-6)),
+        ("test-set", pytest.approx((len(body(ONEILLS[0])) + len(body(ONEILLS[1]))) / 2), 1.0)]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_validity_reports_missing_renderings(tmp_path):
@@ -143,3 +204,14 @@ def test_validity_reports_missing_renderings(tmp_path):
         main_validity(["--samples", f"1.0={tmp_path / '1.0'}", "--out", str(tmp_path / "v.tsv")])
     with pytest.raises(AbcrnnError, match="LABEL=DIR"):
         main_validity(["--samples", str(tmp_path / "1.0"), "--out", str(tmp_path / "v.tsv")])
+
+
+def test_validity_reports_a_bad_training_split(tmp_path):
+    write_sample_dir(tmp_path / "1.0", [tune("GABc|")], [True], [{"midi_ok": True, "notes": 4, "errors": 0,
+                                                                 "warnings": 0, "score_ok": True}])
+    args = ["--samples", f"1.0={tmp_path / '1.0'}", "--out", str(tmp_path / "v.tsv"), "--train"]
+    with pytest.raises(AbcrnnError, match=r"--train .*missing\.txt: not found"):
+        main_validity(args + [str(tmp_path / "missing.txt")])
+    write_text(tmp_path / "plain.abc", tune("GABc|"))
+    with pytest.raises(AbcrnnError, match=r"--train .*plain\.abc: no <start>…<end> tunes"):
+        main_validity(args + [str(tmp_path / "plain.abc")])

@@ -1,9 +1,10 @@
-"""How valid are generated tunes? Header, rendering, notes, bar lengths, endings and dead loops.
+"""How valid are generated tunes? Header, rendering, notes, bar lengths, endings, dead loops, copying.
 
 Per tune: a complete header, a MIDI rendering without abc2midi errors, enough notes, the share of
-bars whose length matches the meter, whether the sample reached <end>, and a repetition score
-that catches the "dead loops" of argmax sampling. One summary row per temperature, beside the
-same measures on test-set tunes.
+bars whose length matches the meter, whether the sample reached <end>, a repetition score that
+catches the "dead loops" of argmax sampling, and (given the training split) the longest run of
+the tune's music copied verbatim from a training tune. One summary row per temperature, beside
+the same measures on test-set tunes.
 """
 
 from __future__ import annotations
@@ -15,20 +16,22 @@ import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
-from .abc import body, header_fields
+from .abc import body, header_fields, split_tagged
 from .errors import AbcrnnError
 from .fileio import atomic_path, read_tsv, write_tsv
 
 REQUIRED_FIELDS = ("X", "T", "M", "K")  # L: defaults from M:, so it may be absent
 BASELINE = "test-set"
 TUNE_COLUMNS = ["temperature", "run", "file", "header_complete", "renders_ok", "notes", "has_notes", "errors",
-                "warnings", "bars", "bars_match_meter", "ended", "repetition", "message"]
+                "warnings", "bars", "bars_match_meter", "ended", "repetition", "message", "longest_copy", "copied"]
 SUMMARY_COLUMNS = ["temperature", "run", "tunes", "header_complete", "renders_ok", "has_notes", "mean_errors",
-                   "mean_warnings", "bars_match_meter", "ended", "repetition", "mean_notes"]
+                   "mean_warnings", "bars_match_meter", "ended", "repetition", "mean_notes", "longest_copy", "copied"]
+NOVELTY_COLUMNS = ("longest_copy", "copied")  # blank unless --train is given
 PLOTTED = {  # column: legend label
     "header_complete": "complete header",
     "renders_ok": "renders without errors",
@@ -36,7 +39,10 @@ PLOTTED = {  # column: legend label
     "bars_match_meter": "bars match meter",
     "ended": "reached <end>",
     "repetition": "repeated-loop share (lower is better)",
+    "copied": "longest copied run (share of body; lower = more novel)",
 }
+LOWER_IS_BETTER = {"repetition", "copied"}  # hatched in the plot
+SEPARATOR = "\x00"  # joins the training bodies; never in ABC text, so no match spans two tunes
 
 
 # --- header ------------------------------------------------------------------------------------
@@ -297,6 +303,95 @@ def _true_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return edges[0::2], edges[1::2]
 
 
+# --- novelty -----------------------------------------------------------------------------------
+
+class CopyFinder:
+    """The longest run of a text that occurs verbatim in any of a set of training texts.
+
+    A suffix automaton of the training texts joined by SEPARATOR (built in linear time), scanned
+    once per query: the matching-statistics walk follows a transition while the run extends and a
+    suffix link (which drops the run's oldest characters) when it cannot.
+    """
+
+    def __init__(self, texts: Iterable[str]):
+        # a SEPARATOR inside a text is a boundary too
+        joined = SEPARATOR.join(piece for text in texts for piece in text.split(SEPARATOR))
+        self.next: list[dict[str, int]] = [{}]  # transitions of each state
+        self.link: list[int] = [-1]             # suffix link
+        self.length: list[int] = [0]            # longest string that reaches the state
+        last = 0
+        for ch in joined:
+            last = self._extend(last, ch)
+
+    def _extend(self, last: int, ch: str) -> int:
+        """Add one character (the classic online construction); returns the new last state."""
+        nxt, link, length = self.next, self.link, self.length
+        cur = len(length)
+        nxt.append({})
+        link.append(0)
+        length.append(length[last] + 1)
+        p = last
+        while p != -1 and ch not in nxt[p]:
+            nxt[p][ch] = cur
+            p = link[p]
+        if p == -1:
+            return cur
+        q = nxt[p][ch]
+        if length[p] + 1 == length[q]:
+            link[cur] = q
+            return cur
+        clone = len(length)  # split q so that every state keeps one set of end positions
+        nxt.append(dict(nxt[q]))
+        link.append(link[q])
+        length.append(length[p] + 1)
+        while p != -1 and nxt[p].get(ch) == q:
+            nxt[p][ch] = clone
+            p = link[p]
+        link[q] = link[cur] = clone
+        return cur
+
+    def longest_copy(self, text: str) -> int:
+        """Length of the longest substring of `text` found in one of the training texts."""
+        nxt, link, length = self.next, self.link, self.length
+        state = run = best = 0
+        for ch in text:
+            if ch == SEPARATOR:
+                state = run = 0
+                continue
+            while state and ch not in nxt[state]:
+                state = link[state]
+                run = length[state]
+            if ch in nxt[state]:
+                state, run = nxt[state][ch], run + 1
+                best = max(best, run)
+            else:
+                state = run = 0
+        return best
+
+
+def novelty(tune: str, finder: CopyFinder) -> tuple[int, float]:
+    """(longest_copy, copied) of a tune's body: the longest run of it found verbatim in a
+    training body, in characters and as a share of the body (0 for an empty body)."""
+    music = body(tune)
+    longest = finder.longest_copy(music)
+    return longest, (longest / len(music) if music else 0.0)
+
+
+def load_training(path) -> CopyFinder:
+    """A CopyFinder over the bodies of the tunes of a training split (<start>…<end> format)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AbcrnnError(f"--train {path}: not found (the training split, e.g. results/data/train.txt)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AbcrnnError(f"--train {path}: cannot read it as UTF-8 text ({exc})") from None
+    tunes = split_tagged(text)
+    if not tunes:
+        raise AbcrnnError(f"--train {path}: no <start>…<end> tunes in it")
+    return CopyFinder(body(t) for t in tunes)
+
+
 # --- tables ------------------------------------------------------------------------------------
 
 def _flag(value: str) -> bool | None:
@@ -320,8 +415,10 @@ def _read_table(path: Path, needed: list[str], hint: str) -> list[dict[str, str]
     return rows
 
 
-def tune_rows(directory, label: str, run: str, min_notes: int, baseline: bool = False) -> list[dict]:
-    """One row per rendered tune in a directory (render.tsv, and samples.tsv for generated tunes)."""
+def tune_rows(directory, label: str, run: str, min_notes: int, baseline: bool = False,
+              finder: CopyFinder | None = None) -> list[dict]:
+    """One row per rendered tune in a directory (render.tsv, and samples.tsv for generated tunes);
+    longest_copy and copied are measured against `finder` and left blank without one."""
     directory = Path(directory)
     renders = _read_table(directory / "render.tsv", ["file", "midi_ok", "notes", "errors", "warnings"],
                           f"run `abcrnn render --dir {directory}` first")
@@ -338,6 +435,7 @@ def tune_rows(directory, label: str, run: str, min_notes: int, baseline: bool = 
         except OSError as exc:
             raise AbcrnnError(f"{directory / r['file']}: cannot read the tune ({exc.strerror})") from None
         bars, share = bar_check(tune)
+        longest, copied = novelty(tune, finder) if finder else (None, None)
         notes = int(_number(r["notes"]))
         rows.append({
             "temperature": label, "run": run, "file": r["file"],
@@ -349,6 +447,7 @@ def tune_rows(directory, label: str, run: str, min_notes: int, baseline: bool = 
             "ended": True if baseline else bool(ended.get(r["file"], False)),
             "repetition": repetition(tune),
             "message": r.get("message", ""),
+            "longest_copy": longest, "copied": copied,
         })
     return rows
 
@@ -371,6 +470,7 @@ def summarize(rows: list[dict], labels: list[str]) -> list[dict]:
             "ended": _mean(part["ended"]),
             "repetition": _mean(part["repetition"]),
             "mean_notes": _mean(part["notes"]),
+            **{c: _mean(part[c]) if part[c].notna().any() else "" for c in NOVELTY_COLUMNS},
         })
     return out
 
@@ -388,12 +488,15 @@ def plot_validity(summary: list[dict], path, run: str = "") -> None:
     import matplotlib.pyplot as plt
 
     labels = [row["temperature"] for row in summary]
+    # a measure that was not taken (novelty without --train) is blank in every row: no bar for it
+    plotted = {c: name for c, name in PLOTTED.items() if any(row.get(c, "") != "" for row in summary)}
     x = np.arange(len(labels))
-    width = 0.8 / len(PLOTTED)
-    fig, ax = plt.subplots(figsize=(max(7.0, 1.5 * len(labels) + 3), 4.5))
-    for k, (column, name) in enumerate(PLOTTED.items()):
-        values = [row[column] for row in summary]
-        ax.bar(x + (k - (len(PLOTTED) - 1) / 2) * width, np.nan_to_num(values, nan=0.0), width, label=name)
+    width = 0.8 / len(plotted)
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(labels) + 3), 4.5))
+    for k, (column, name) in enumerate(plotted.items()):
+        values = [_number(row.get(column, ""), math.nan) for row in summary]
+        ax.bar(x + (k - (len(plotted) - 1) / 2) * width, np.nan_to_num(values, nan=0.0), width, label=name,
+               hatch="///" if column in LOWER_IS_BETTER else None, edgecolor="white", linewidth=0)
     ax.set_xticks(x, [("test-set\n(baseline)" if lab == BASELINE else f"T = {lab}" if lab != "argmax" else "argmax")
                       for lab in labels])
     if BASELINE in labels:
@@ -402,7 +505,8 @@ def plot_validity(summary: list[dict], path, run: str = "") -> None:
     ax.set_xlabel("sampling temperature")
     ax.set_ylabel("mean over tunes (0–1)")
     ax.set_title("Validity of generated tunes" + (f" ({run})" if run else ""))
-    ax.legend(fontsize="small", ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+    ax.legend(fontsize="small", ncol=min(4, len(plotted)), loc="upper center", bbox_to_anchor=(0.5, -0.2),
+              frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -424,6 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sample directories (with samples.tsv and render.tsv), labelled by temperature")
     p.add_argument("--baseline", metavar="DIR",
                    help="rendered test-set tunes (abcrnn render --from-tagged), row 'test-set'")
+    p.add_argument("--train", metavar="TXT",
+                   help="training split (<start>…<end> tunes): adds longest_copy and copied, the longest run of "
+                        "each tune's body found verbatim in a training tune's body")
     p.add_argument("--min-notes", metavar="N", type=int, default=8,
                    help="a tune has music with at least this many notes")
     p.add_argument("--run", metavar="NAME", default="", help="run name for the `run` column")
@@ -444,11 +551,12 @@ def main_validity(argv: list[str] | None = None) -> int:
     if args.best_run and not run:
         best = read_tsv(args.best_run)
         run = best[0].get("run", "") if best else ""
+    finder = load_training(args.train) if args.train else None
     rows = []
     for label, directory in specs:
-        rows += tune_rows(directory, label, run, args.min_notes)
+        rows += tune_rows(directory, label, run, args.min_notes, finder=finder)
     if args.baseline:
-        rows += tune_rows(args.baseline, BASELINE, "", args.min_notes, baseline=True)
+        rows += tune_rows(args.baseline, BASELINE, "", args.min_notes, baseline=True, finder=finder)
         labels.append(BASELINE)
     summary = summarize(rows, labels)
     write_tsv(args.out, summary, SUMMARY_COLUMNS)

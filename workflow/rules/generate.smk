@@ -95,6 +95,7 @@ rule validity:
         renders=expand("results/samples/{temperature}/render.tsv", temperature=TEMPERATURES),
         baseline="results/baseline/render.tsv",
         best_run=f"{TABLES}/best_run.tsv",
+        train=f"{DATA}/train.txt",
     output:
         table=report(f"{TABLES}/sample_validity.tsv", caption="../report/sample_validity.rst", category="3. Generation"),
         tunes=f"{TABLES}/sample_tunes.tsv",
@@ -110,13 +111,15 @@ rule validity:
         "../../envs/abcrnn.yaml"
     shell:
         "python -m abcrnn validity --samples {params.samples} --baseline results/baseline --min-notes {params.min_notes}"
-        " --best-run {input.best_run} --out {output.table} --tunes-out {output.tunes} --plot {output.plot} > {log} 2>&1"
+        " --train {input.train} --best-run {input.best_run}"
+        " --out {output.table} --tunes-out {output.tunes} --plot {output.plot} > {log} 2>&1"
 
 
 rule validity_run:
     input:
         renders=expand("results/samples/runs/{{run}}/{temperature}/render.tsv", temperature=TEMPERATURES),
         baseline="results/baseline/render.tsv",
+        train=f"{DATA}/train.txt",
     output:
         table=f"{TABLES}/sample_validity/{{run}}.tsv",
         tunes=f"{TABLES}/sample_validity/{{run}}-tunes.tsv",
@@ -132,4 +135,5 @@ rule validity_run:
         "../../envs/abcrnn.yaml"
     shell:
         "python -m abcrnn validity --samples {params.samples} --baseline results/baseline --min-notes {params.min_notes}"
-        " --run {wildcards.run} --out {output.table} --tunes-out {output.tunes} --plot {output.plot} > {log} 2>&1"
+        " --train {input.train} --run {wildcards.run}"
+        " --out {output.table} --tunes-out {output.tunes} --plot {output.plot} > {log} 2>&1"
