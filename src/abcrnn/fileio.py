@@ -19,10 +19,17 @@ def atomic_path(path: str | os.PathLike):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; outputs get normal permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -45,8 +52,13 @@ def read_tsv(path: str | os.PathLike) -> list[dict[str, str]]:
 
 
 def _fmt(value):
+    """Floats with up to 6 decimals (losses differ in the 4th), small ones in 6 significant digits."""
     if isinstance(value, float):
-        return "nan" if value != value else f"{value:.6g}" if abs(value) >= 1e6 else f"{round(value, 6):g}"
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        if value == 0 or abs(value) >= 1e-3:
+            return f"{value:.6f}".rstrip("0").rstrip(".")
+        return f"{value:.6g}"
     return value
 
 
