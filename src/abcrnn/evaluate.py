@@ -15,7 +15,7 @@ from .checkpoint import load_checkpoint
 from .errors import AbcrnnError
 from .fileio import read_tsv, write_tsv
 from .runtime import setup_torch
-from .train import LN2, LOSS_COLUMNS, METRICS_COLUMNS, load_split, six_decimals, stream_loss
+from .train import LN2, METRICS_COLUMNS, load_split, stream_loss
 
 TEST_COLUMNS = ["run", "model", "hidden", "layers", "chunk", "lr", "batch_size", "dropout", "input", "params",
                 "best_epoch", "val_loss", "test_loss", "test_bits", "epochs_trained", "train_seconds"]
@@ -65,7 +65,7 @@ def main_evaluate(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     row = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.chunk, args.device, args.threads)
-    write_tsv(args.out, [six_decimals(row, LOSS_COLUMNS)], TEST_COLUMNS)
+    write_tsv(args.out, [row], TEST_COLUMNS)
     log(f"{row['run']}: test loss {row['test_loss']:.4f} nats/char ({row['test_bits']:.3f} bits/char)")
     return 0
 
@@ -126,9 +126,9 @@ def main_tables(argv: list[str] | None = None) -> int:
     rows = [runs[name][0] for name in sorted(runs)]
     curves = {name: runs[name][1] for name in sorted(runs)}
     out, plot_dir = Path(args.out_dir), Path(args.plots_dir)
-    write_tsv(out / "test_loss.tsv", [six_decimals(r, LOSS_COLUMNS) for r in rows], TEST_COLUMNS)
+    write_tsv(out / "test_loss.tsv", rows, TEST_COLUMNS)
     best = best_row(rows)
-    write_tsv(out / "best_run.tsv", [six_decimals(best, LOSS_COLUMNS)], TEST_COLUMNS)
+    write_tsv(out / "best_run.tsv", [best], TEST_COLUMNS)
     log(f"{len(rows)} runs; best by validation loss: {best['run']} (val {best['val_loss']:.4f}, "
         f"test {best['test_loss']:.4f} nats/char)")
     for note in plots.all_plots(rows, curves, plot_dir, best["run"]):

@@ -36,7 +36,6 @@ METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "train_bits", "val_bits", 
 # Settings that change what training computes: resume.pt is used only if all of them match.
 TRAJECTORY_KEYS = ("model", "hidden", "layers", "dropout", "input", "embedding_dim", "init", "chunk",
                    "batch_size", "lr", "optimizer", "clip", "seed", "precision", "device_type", "data")
-LOSS_COLUMNS = ("train_loss", "val_loss", "train_bits", "val_bits", "grad_norm", "test_loss", "test_bits")
 IGNORE = -100  # target of padding positions: cross_entropy skips them
 LN2 = math.log(2)
 
@@ -157,11 +156,6 @@ def settings_of(args: argparse.Namespace, device: torch.device, fingerprint: str
     settings = {k: getattr(args, k) for k in keys}
     settings.update(device=args.device, device_type=device.type, data=fingerprint, run=args.run)
     return settings
-
-
-def six_decimals(row: dict, columns) -> dict:
-    """Losses with six decimals (a TSV float otherwise keeps six significant digits)."""
-    return {k: f"{v:.6f}" if k in columns and isinstance(v, float) else v for k, v in row.items()}
 
 
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
@@ -313,7 +307,7 @@ class Trainer:
         return self.finish()
 
     def write_metrics(self) -> None:
-        write_tsv(self.out_dir / "metrics.tsv", [six_decimals(r, LOSS_COLUMNS) for r in self.rows], METRICS_COLUMNS)
+        write_tsv(self.out_dir / "metrics.tsv", self.rows, METRICS_COLUMNS)
 
     def stopped_early(self) -> bool:
         patience = self.s["patience"]
