@@ -161,3 +161,11 @@ def test_adding_a_grid_value_trains_only_the_new_run(full_run):
     assert jobs["train"] == 2 and jobs["evaluate"] == 2  # the new hidden size, for lstm and rnn
     assert "corpus" not in jobs and "encode" not in jobs
     tiny_config(full_run)
+
+
+def test_sampling_from_every_run_adds_per_run_samples_and_tables(tmp_path):
+    tiny_config(tmp_path, sample={"runs": "all"})
+    jobs = planned(tmp_path)
+    # 2 runs x 2 temperatures on top of the best run's 2 temperatures, each sampled and rendered.
+    assert jobs["sample"] == 2 and jobs["sample_run"] == 4 and jobs["render"] == 6
+    assert jobs["validity_run"] == 2
