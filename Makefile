@@ -40,12 +40,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-# abc2midi/abcm2ps (and fluidsynth when render.audio is on) from Debian, installed when missing.
+# abc2midi/abcm2ps (and fluidsynth when render.audio is on in config.yaml, or with AUDIO=1) from
+# Debian, installed when missing.
 system-deps:
 	@need=""; \
 	command -v abc2midi >/dev/null || need="$$need abcmidi"; \
 	command -v abcm2ps >/dev/null || need="$$need abcm2ps"; \
-	if grep -Eq '^\s*audio:\s*true' config.yaml; then \
+	if [ -n "$(AUDIO)" ] || grep -Eq '^\s*audio:\s*true' config.yaml; then \
 	  command -v fluidsynth >/dev/null || need="$$need fluidsynth"; \
 	  [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || need="$$need fluid-soundfont-gm"; \
 	fi; \

@@ -102,7 +102,7 @@ def main_activations(argv=None) -> int:
     p.add_argument("--length", type=int, default=SIDE * SIDE, help="symbols to generate and show (paper: 400)")
     p.add_argument("--temperature", default="1.0")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     p.add_argument("--plots-dir", required=True, help="writes activations_hidden.png (and activations_cell.png)")
     p.add_argument("--table", required=True, help="neurons.tsv: the best-separating neurons per state")
     a = p.parse_args(argv)

@@ -16,11 +16,12 @@ from .vocab import Vocab
 
 
 def save_checkpoint(path, model: CharRNN, vocab: Vocab, settings: dict, epoch: int,
-                    optimizer: torch.optim.Optimizer | None = None, extra: dict | None = None) -> None:
+                    optimizer: torch.optim.Optimizer | dict | None = None, extra: dict | None = None) -> None:
+    """`optimizer`: the optimizer, or a saved copy of its state_dict (the best epoch's, say)."""
     payload = {
         "format": "abcrnn-checkpoint-1",
         "model_state": model.state_dict(),
-        "optimizer_state": optimizer.state_dict() if optimizer is not None else None,
+        "optimizer_state": optimizer.state_dict() if hasattr(optimizer, "state_dict") else optimizer,
         "vocab": vocab.to_dict(),
         "settings": dict(settings),
         "epoch": int(epoch),
@@ -37,11 +38,16 @@ def load_checkpoint(path, device: str | torch.device = "cpu") -> tuple[CharRNN, 
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # a truncated or foreign file
-        raise AbcrnnError(f"{path}: not a readable abcrnn checkpoint ({type(exc).__name__}: {exc})") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise AbcrnnError(f"{path}: not a readable abcrnn checkpoint ({type(exc).__name__}: {reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != "abcrnn-checkpoint-1":
         raise AbcrnnError(f"{path}: not an abcrnn checkpoint")
-    vocab = Vocab.from_dict(payload["vocab"])
-    model = build_model(len(vocab), payload["settings"])
-    model.load_state_dict(payload["model_state"])
+    try:
+        vocab = Vocab.from_dict(payload["vocab"])
+        model = build_model(len(vocab), payload["settings"])
+        model.load_state_dict(payload["model_state"])
+    except (KeyError, TypeError, ValueError, RuntimeError, AbcrnnError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AbcrnnError(f"{path}: damaged abcrnn checkpoint ({reason})") from None
     model.to(device).eval()
     return model, vocab, payload

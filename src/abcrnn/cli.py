@@ -32,6 +32,12 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def first_line(exc: BaseException) -> str:
+    """Messages from libraries can run over several lines; users get the first."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     from .errors import AbcrnnError
 
@@ -53,7 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return entry(rest) or 0
     except AbcrnnError as exc:
-        print(f"abcrnn {name}: error: {exc}", file=sys.stderr)
+        print(f"abcrnn {name}: error: {first_line(exc)}", file=sys.stderr)
+        return 1
+    except UnicodeDecodeError as exc:
+        print(f"abcrnn {name}: error: a file is not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a missing or unreadable file named on the command line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"abcrnn {name}: error: {where}{exc.strerror or first_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"abcrnn {name}: interrupted", file=sys.stderr)

@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", metavar="N", type=int, default=0, help="sample i uses seed + i")
     p.add_argument("--top-k", metavar="K", type=int, default=0, help="sample among the k likeliest symbols (0 = off)")
     p.add_argument("--top-p", metavar="P", type=float, default=1.0, help="nucleus sampling mass (1.0 = off)")
-    p.add_argument("--device", metavar="DEVICE", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to run the model")
     p.add_argument("--threads", metavar="N", type=int, default=2, help="CPU threads for torch")
     p.add_argument("--out-dir", metavar="DIR",
                    help="write N.abc, raw.txt and samples.tsv here (default: print to stdout)")

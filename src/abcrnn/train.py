@@ -13,6 +13,7 @@ flags continues after its last completed epoch.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import math
 import os
@@ -257,7 +258,7 @@ class Trainer:
         norm_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         state = None
         bar = tqdm(spans, desc=f"{self.run} epoch {epoch}/{s['epochs']}", unit="chunk", file=sys.stderr,
-                   mininterval=1.0 if sys.stderr.isatty() else 30.0, leave=False)
+                   mininterval=1.0 if sys.stderr.isatty() else 2.0, leave=not sys.stderr.isatty())
         for step, w in enumerate(bar, 1):
             loss_total, norm, state = train_step(model, self.optimizer, self.x[:, w], self.y[:, w], state,
                                                  s["clip"], s["precision"])
@@ -294,8 +295,9 @@ class Trainer:
             improved = val_loss < self.best["val_loss"]
             if improved:
                 self.best = {"val_loss": val_loss, "epoch": epoch,
-                             "model_state": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}}
-                self.save("best.pt", epoch, self.best["model_state"])
+                             "model_state": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+                             "optimizer_state": copy.deepcopy(self.optimizer.state_dict())}
+                self.save("best.pt", epoch, self.best["model_state"], self.best["optimizer_state"])
             self.save("last.pt", epoch)
             self.write_metrics()
             self.save_resume()
@@ -321,18 +323,18 @@ class Trainer:
         return {"best_epoch": self.best["epoch"], "best_val_loss": self.best["val_loss"],
                 "train_seconds": round(self.train_seconds, 3), "epochs_trained": len(self.rows)}
 
-    def save(self, name: str, epoch: int, model_state: dict | None = None) -> None:
-        model = self.model
-        if model_state is not None:  # best.pt: the best weights, without disturbing the live model
+    def save(self, name: str, epoch: int, model_state: dict | None = None, optimizer_state: dict | None = None) -> None:
+        model, optimizer = self.model, self.optimizer
+        if model_state is not None:  # best.pt: the best weights and optimizer state, live model untouched
             model = build_model(len(self.vocab), self.s)
             model.load_state_dict(model_state)
-        save_checkpoint(self.out_dir / name, model, self.vocab, self.s, epoch,
-                        optimizer=self.optimizer if model_state is None else None, extra=self.extra())
+            optimizer = optimizer_state
+        save_checkpoint(self.out_dir / name, model, self.vocab, self.s, epoch, optimizer=optimizer, extra=self.extra())
 
     def finish(self) -> dict:
         if not self.rows:
             raise AbcrnnError(f"run {self.run}: no epoch was trained")
-        self.save("best.pt", self.best["epoch"], self.best["model_state"])
+        self.save("best.pt", self.best["epoch"], self.best["model_state"], self.best.get("optimizer_state"))
         self.save("last.pt", self.rows[-1]["epoch"])
         self.write_metrics()
         (self.out_dir / "resume.pt").unlink(missing_ok=True)
@@ -362,7 +364,7 @@ def train(args: argparse.Namespace, on_epoch_end=None, log=None) -> dict:
     if saved is not None:
         trainer.restore(saved)
         if trainer.best["model_state"] is not None:  # Snakemake removed the killed job's outputs
-            trainer.save("best.pt", trainer.best["epoch"], trainer.best["model_state"])
+            trainer.save("best.pt", trainer.best["epoch"], trainer.best["model_state"], trainer.best.get("optimizer_state"))
         log(f"{args.run}: resuming after epoch {len(trainer.rows)} from {out_dir / 'resume.pt'}")
     log(f"{args.run}: {settings['model']} hidden {settings['hidden']} x{settings['layers']}, "
         f"{trainer.model.num_params():,} parameters, {train_data.numel():,} training characters in "

@@ -45,7 +45,7 @@ class Vocab:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             return cls(tuple(data["symbols"]), data["tags"])
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AbcrnnError) as exc:
             raise AbcrnnError(f"{path}: not a readable abcrnn vocabulary ({exc})") from None
 
     def to_dict(self) -> dict:

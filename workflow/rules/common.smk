@@ -40,6 +40,18 @@ wildcard_constraints:
     split="train|val|test",
 
 
+def check_sources():
+    """A missing local source must stop the run, even where an older corpus exists (Snakemake would reuse it)."""
+    for source in config["corpus"]["sources"]:
+        if source.startswith("music21:") or glob.has_magic(source):
+            continue  # checked by the corpus stage itself
+        if not os.path.exists(source):
+            sys.exit(f"abcrnn: config key corpus.sources: {source} does not exist")
+
+
+check_sources()
+
+
 def corpus_files():
     """The local files behind the corpus sources, so that editing one reruns the corpus stage."""
     files = []
