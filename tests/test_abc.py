@@ -172,6 +172,52 @@ def test_reading_corpus_format_gives_back_the_tunes_written():
     assert [t.text for t in read_abc_text(join_tagged(originals))[0]] == originals
 
 
+# --- tag text: <start> and <end> inside tunes and free text ----------------------------------------
+
+
+def test_tag_text_in_an_abc_file_does_not_make_it_a_corpus_file():
+    # `<start>` in the file header, lyrics and free text used to turn the file into one cut-off block.
+    tunes, dropped = read("tag_text.abc")
+    assert [(t.text, t.index) for t in tunes] == [
+        ("X:1\nT:Plain Reel\nM:4/4\nK:D\ndefg abag|", 1),
+        ("X:4\nT:Quiet Jig\nM:6/8\nK:A\nabc cBA|", 4),
+        ("X:5\nT:Last One\nK:C\ncdef gfed|", 5),
+    ]
+    assert dropped == Counter(tag_in_text=2)  # `W: lyrics <start> here`, `T:The <end> of the Road`
+
+
+def test_tag_text_left_in_a_kept_comment_drops_the_tune():
+    tunes, dropped = read("tag_text.abc", "keep")
+    assert [t.index for t in tunes] == [1, 5]  # X:4 keeps its `% sing <end> softly` comment
+    assert dropped == Counter(tag_in_text=3)
+
+
+def test_corpus_file_blocks_end_only_at_an_end_line():
+    # `W:to the <end> we go` no longer ends its block: the whole tune is dropped, not kept cut short.
+    tunes, dropped = read("tagged_tag_text.txt")
+    assert [(t.text, t.index) for t in tunes] == [
+        ("X:1\nT:First Block\nK:G\nGABc|", 1),
+        ("X:4\nT:Indented Tags\nK:Em\nEFGA|", 4),  # tag lines with spaces and tabs around them
+        ("X:5\nT:After Them\nK:C\ncdef|", 5),
+    ]
+    assert dropped == Counter(tag_in_text=2)
+
+
+@pytest.mark.parametrize(
+    "text, titles, dropped",
+    [
+        ("X:1\nT:A <start> B\nK:G\nGABc|\n\nX:2\nT:Two\nK:G\nGABc|\n", ["Two"], {"tag_in_text": 1}),
+        ("X:1\nT:One\nK:G\nGABc|\n<end>\n\nX:2\nT:Two\nK:G\nGABc|\n", ["Two"], {"tag_in_text": 1}),
+        ("<start>X:1\nT:One\nK:G\nGABc|<end>\n", [], {}),  # tags not on their own lines: no corpus format
+        (" <start> \nX:1\nT:One\nK:G\nGABc|\n <end>\n", ["One"], {}),
+        ("<start>\nX:1\nT:One\nK:G\nGABc|\nW:<end> here\n", [], {"fragment": 1}),  # no <end> line
+    ],
+)
+def test_which_tag_text_is_a_tag(text, titles, dropped):
+    tunes, counts = read_abc_text(text)
+    assert [t.title for t in tunes] == titles and counts == Counter(dropped)
+
+
 def test_duplicates_are_the_corpus_stages_business():
     # The reader keeps every readable tune; exact and near duplicates are dropped by `abcrnn corpus`.
     assert len(read("duplicates.abc")[0]) == 4

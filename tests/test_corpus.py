@@ -49,18 +49,18 @@ def test_mixed_sources_give_corpus_tune_table_and_report(capsys, tmp_path, abc_d
         capsys, tmp_path, "--source", str(abc_dir), "--source", str(DUPLICATES), "--source", str(tagged))
     assert code == 0
 
-    expected = {  # read, kept, dropped: no_music, fragment, unreadable, duplicate, near_duplicate
-        f"{abc_dir}/crlf.abc": (2, 2, 0, 0, 0, 0, 0),
-        f"{abc_dir}/dropped.abc": (4, 1, 2, 1, 0, 0, 0),
-        f"{abc_dir}/extra.abc": (1, 0, 0, 0, 0, 1, 0),
-        f"{abc_dir}/sub/no_blank_lines.abc": (3, 3, 0, 0, 0, 0, 0),
-        str(DUPLICATES): (4, 2, 0, 0, 0, 1, 1),
-        str(tagged): (5, 2, 0, 3, 0, 0, 0),
-        "total": (19, 10, 2, 4, 0, 2, 1),
+    expected = {  # read, kept, dropped: no_music, fragment, unreadable, tag_in_text, duplicate, near_duplicate
+        f"{abc_dir}/crlf.abc": (2, 2, 0, 0, 0, 0, 0, 0),
+        f"{abc_dir}/dropped.abc": (4, 1, 2, 1, 0, 0, 0, 0),
+        f"{abc_dir}/extra.abc": (1, 0, 0, 0, 0, 0, 1, 0),
+        f"{abc_dir}/sub/no_blank_lines.abc": (3, 3, 0, 0, 0, 0, 0, 0),
+        str(DUPLICATES): (4, 2, 0, 0, 0, 0, 1, 1),
+        str(tagged): (5, 2, 0, 3, 0, 0, 0, 0),
+        "total": (19, 10, 2, 4, 0, 0, 2, 1),
     }
     assert [r["source"] for r in report] == list(expected)
     columns = ["read", "kept", "dropped_no_music", "dropped_fragment", "dropped_unreadable",
-               "dropped_duplicate", "dropped_near_duplicate"]
+               "dropped_tag_in_text", "dropped_duplicate", "dropped_near_duplicate"]
     assert list(report[0]) == ["source", *columns]
     for row in report:
         c = counts(row)
@@ -81,6 +81,26 @@ def test_mixed_sources_give_corpus_tune_table_and_report(capsys, tmp_path, abc_d
     assert (tmp_path / "out" / "corpus.txt").read_text(encoding="utf-8") == join_tagged(tunes)
 
     assert err.count("\n") == 1 and "read 19 tunes from 6 files, kept 10" in err
+
+
+def test_tunes_holding_tag_text_never_reach_the_corpus(capsys, tmp_path):
+    # Written as-is, `W: lyrics <start> here` or `T:The <end> of the Road` would cut the corpus wrongly.
+    abc, tagged = MESSY / "tag_text.abc", MESSY / "tagged_tag_text.txt"
+    code, err, tunes, rows, report = corpus(capsys, tmp_path, "--source", str(abc), "--source", str(tagged))
+    assert code == 0
+    assert [(r["source"], r["title"], r["index"]) for r in rows] == [
+        (str(abc), "Plain Reel", "1"), (str(abc), "Quiet Jig", "4"), (str(abc), "Last One", "5"),
+        (str(tagged), "First Block", "1"), (str(tagged), "Indented Tags", "4"), (str(tagged), "After Them", "5"),
+    ]
+    assert tunes[1] == "X:4\nT:Quiet Jig\nM:6/8\nK:A\nabc cBA|"
+    assert [int(r["chars"]) for r in rows] == [len(t) for t in tunes]  # split back whole, none cut short
+    assert not any("<start>" in t or "<end>" in t for t in tunes)
+    for row in report:
+        c = counts(row)
+        assert c["read"] == c["kept"] + sum(v for k, v in c.items() if k.startswith("dropped_"))
+    assert [(r["read"], r["kept"], r["dropped_tag_in_text"]) for r in report] == [
+        ("5", "3", "2"), ("5", "3", "2"), ("10", "6", "4")]
+    assert "read 10 tunes from 2 files, kept 6 (dropped 4 tag-in-text)" in err
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,14 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abcrnn.abc import DROP_REASONS, join_tagged, parse_header, read_abc_bytes, read_abc_text
+from abcrnn.abc import DROP_REASONS, END, START, join_tagged, parse_header, read_abc_bytes, read_abc_text, split_tagged
 
 SETTINGS = settings(max_examples=150, deadline=None)
 
 # Text made of the pieces that steer the reader, so examples reach its every branch.
 ABC_PIECES = st.sampled_from([
     "X:", "X:1", "T:", "K:", "K:G", "M:6/8", "L:1/8", "B:O'Neill's 5", "W:", "%", "%%MIDI", "\\", '"', "!",
-    "<start>", "<end>", "\n", "\r", "\r\n", "\n\n", " ", "\t", "|", "abc", "ABc", "z2", "\x00", "é", "\ufeff",
+    "<start>", "<end>", " <start>", "<end>\t", "W:to the <end>", "\n", "\r", "\r\n", "\n\n", " ", "\t", "|", "abc", "ABc", "z2", "\x00", "é", "\ufeff",
 ])
 ABC_LIKE = st.lists(st.one_of(ABC_PIECES, st.text(max_size=5)), max_size=60).map("".join)
 
@@ -22,6 +22,7 @@ def check_tunes(tunes, dropped):
         assert all(line and line == line.strip() for line in lines)
         assert "K" in parse_header(tune.text) and "\r" not in tune.text
         tune.text.encode("utf-8")  # every kept tune can be written out
+        assert START not in tune.text and END not in tune.text  # ... and read back from the corpus whole
     assert set(dropped) <= set(DROP_REASONS)
 
 
@@ -67,3 +68,33 @@ def test_clean_tunes_survive_the_round_trip(tunes, crlf):
     assert [t.text for t in read] == tunes and not dropped
     # As a plain ABC file (tunes between empty lines) they read back the same too.
     assert [t.text for t in read_abc_text("\n\n".join(tunes))[0]] == tunes
+
+
+TAG_LINE = st.builds("{}:{} {} {}".format, st.sampled_from("TWNw"), WORD, st.sampled_from([START, END]), WORD)
+
+
+@st.composite
+def tunes_with_tag_text(draw):
+    """Clean tunes, some with a line of tag text (title, lyrics, notes) put after one of their lines."""
+    tunes, tagged = [], []
+    for tune in draw(st.lists(clean_tune(), min_size=1, max_size=5)):
+        if draw(st.booleans()):
+            lines = tune.split("\n")
+            at = draw(st.integers(1, len(lines)))
+            tune = "\n".join(lines[:at] + [draw(TAG_LINE)] + lines[at:])
+        tunes.append(tune)
+        tagged.append(START in tune or END in tune)
+    return tunes, tagged
+
+
+@SETTINGS
+@given(case=tunes_with_tag_text())
+def test_tunes_with_tag_text_are_dropped_and_the_rest_kept(case):
+    tunes, tagged = case
+    clean = [t for t, has_tag in zip(tunes, tagged) if not has_tag]
+    expected = {"tag_in_text": sum(tagged)} if any(tagged) else {}
+    # The same tunes as an ABC file and as a corpus file: tag text never ends a block early.
+    for text in ("\n\n".join(tunes), join_tagged(tunes)):
+        read, dropped = read_abc_text(text)
+        assert [t.text for t in read] == clean and dropped == expected
+        assert split_tagged(join_tagged([t.text for t in read])) == clean

@@ -1,4 +1,10 @@
-"""ABC notation helpers shared by every stage: the <start>/<end> corpus format and header fields."""
+"""ABC notation helpers shared by every stage: the <start>/<end> corpus format and header fields.
+
+Tag text: the corpus marks tunes with the text `<start>` and `<end>`, so a tune whose own text holds
+either (say a lyrics line `W:to the <end> we go`) would be cut short when the corpus is split again.
+The reader therefore drops such a tune and counts it as `tag_in_text` rather than editing its words:
+no kept tune contains tag text, and every tune in a corpus comes back whole from split_tagged.
+"""
 
 from __future__ import annotations
 
@@ -54,18 +60,17 @@ def body(tune: str) -> str:
 # A tune runs from its X: line to the first empty line after its music has begun, or to the next
 # X: line (ABC 2.1 §2.2); text before the first X: (file header) and free text after a tune's
 # empty line belong to no tune. A kept tune needs an X: line, a K: field in its header and at
-# least one line of music (a line with a note or rest that is not a field or a comment).
+# least one line of music (a line with a note or rest that is not a field or a comment), and no
+# <start> or <end> text (see the module docstring).
 
 COMMENT_MODES = ("strip", "keep")
-DROP_REASONS = ("no_music", "fragment", "unreadable")
+DROP_REASONS = ("no_music", "fragment", "unreadable", "tag_in_text")
 
 _X_LINE = re.compile(r"^\s*X:")
 _FIELD_LINE = re.compile(r"^([A-Za-z+]):[ \t]*(.*)$")
 _MUSIC_CHAR = re.compile(r"[A-Ga-gz]")
 # Control characters (tab aside), lone surrogates and U+FFFD mark binary or mis-decoded text.
 _UNREADABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffd]")
-# A block ends at <end>; one cut off by the next <start> or the end of the text is incomplete.
-_TAGGED_BLOCK = re.compile(re.escape(START) + r"(.*?)(" + re.escape(END) + r"|(?=" + re.escape(START) + r")|\Z)", re.S)
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,8 @@ def normalise_tune(lines: list[str], comments: str = "strip") -> tuple[str | Non
         return None, "fragment"
     if not any(is_music(line) for line in music):
         return None, "no_music"
+    if START in text or END in text:
+        return None, "tag_in_text"
     header = header[:k] + header[k + 1 :] + header[k : k + 1]
     return "\n".join(header + music), None
 
@@ -251,24 +258,58 @@ def _read_chunks(chunks: list[list[str]], source: str, comments: str, index: int
     return tunes, dropped
 
 
+def is_tag_line(line: str, tag: str) -> bool:
+    """A line holding `tag` and nothing else but whitespace: how the corpus format writes its tags."""
+    return line.strip() == tag
+
+
+def is_tagged_text(lines: list[str]) -> bool:
+    """Whether text is in the corpus format. A `<start>` line on its own marks it, as join_tagged
+    writes it; `<start>` amid other text (lyrics, titles, notes) is tag text in an ABC file, which
+    must not turn the file's tunes into one unterminated block."""
+    return any(is_tag_line(line, START) for line in lines)
+
+
+def _tagged_blocks(lines: list[str]) -> list[tuple[list[str], bool]]:
+    """(lines, complete) of each block from a `<start>` line to the next `<end>` line; a block cut off
+    by the next `<start>` line or the end of the text is incomplete; lines outside blocks are ignored.
+    Tag text that is not alone on its line stays in the block, where it makes its tune tag_in_text."""
+    blocks: list[tuple[list[str], bool]] = []
+    current: list[str] | None = None
+    for line in lines:
+        if is_tag_line(line, START):
+            if current is not None:
+                blocks.append((current, False))
+            current = []
+        elif is_tag_line(line, END) and current is not None:
+            blocks.append((current, True))
+            current = None
+        elif current is not None:
+            current.append(line)
+    if current is not None:
+        blocks.append((current, False))
+    return blocks
+
+
 def read_abc_text(text: str, source: str = "<text>", comments: str = "strip") -> tuple[list[Tune], Counter]:
     """Tunes in `text` and a Counter of drop reasons (see DROP_REASONS); never raises on any text.
 
-    Text containing `<start>` is read in the corpus format: each <start>…<end> block holds one
-    tune (a block without an X: line, or cut off before <end>, counts as a fragment); any other
-    text is read as an ABC file. Tune `index` counts every tune read, kept or dropped, from 1.
+    Text with a line that is `<start>` alone is read in the corpus format (is_tagged_text): each
+    block from a `<start>` line to an `<end>` line holds one tune (a block without an X: line, or cut
+    off before its `<end>` line, counts as a fragment); any other text is read as an ABC file. Tune
+    `index` counts every tune read, kept or dropped, from 1.
     """
     if comments not in COMMENT_MODES:
         raise ValueError(f"comments must be one of {COMMENT_MODES}, not {comments!r}")
-    text = unify_newlines(text)
-    if START not in text:
-        return _read_chunks(_tune_chunks(text.split("\n")), source, comments, 0)
+    lines = unify_newlines(text).split("\n")
+    if not is_tagged_text(lines):
+        return _read_chunks(_tune_chunks(lines), source, comments, 0)
     tunes: list[Tune] = []
     dropped: Counter = Counter()
-    for m in _TAGGED_BLOCK.finditer(text):
+    for block, complete in _tagged_blocks(lines):
         read = sum(dropped.values()) + len(tunes)
-        chunks = _tune_chunks(m.group(1).split("\n"))
-        if not chunks or m.group(2) != END:
+        chunks = _tune_chunks(block)
+        if not chunks or not complete:
             dropped["fragment"] += 1
             continue
         block_tunes, block_dropped = _read_chunks(chunks, source, comments, read)

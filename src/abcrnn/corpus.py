@@ -2,7 +2,10 @@
 
 Sources mix freely: `music21:<name>` (an ABC corpus shipped with music21), .abc files,
 directories (every *.abc inside, recursively), glob patterns, and text already in the corpus
-format (any file containing `<start>`). Bad tunes are skipped and counted, never fatal.
+format (any file with a line that is `<start>` alone; `<start>` amid other text, as in a lyrics
+line, leaves an ABC file an ABC file). Bad tunes are skipped and counted, never fatal; a tune
+whose text holds `<start>` or `<end>` is one of them (`dropped_tag_in_text`), since the corpus
+could not be split back into its tunes.
 
 Duplicates: an exact duplicate is a tune equal to an earlier one apart from its X: number and
 whitespace. A near-duplicate is the same tune transcribed twice: it shares a collection number
@@ -281,7 +284,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--source", action="append", required=True, metavar="S",
                    help="music21:<corpus>, an .abc file, a directory, a glob pattern, or <start>/<end> text "
-                        "(repeat for several; read in the order given)")
+                        "(tags on lines of their own; repeat for several; read in the order given)")
     p.add_argument("--comments", choices=COMMENT_MODES, default="strip",
                    help="strip: drop %% comment lines, %%%% directives and trailing %% comments; keep: leave them")
     p.add_argument("--dedupe", action=argparse.BooleanOptionalAction, default=True,
