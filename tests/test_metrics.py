@@ -15,7 +15,7 @@ from abcrnn.cli import main as cli
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv, write_text, write_tsv
 from abcrnn.metrics import (SEPARATOR, SUMMARY_COLUMNS, TUNE_COLUMNS, CopyFinder, bar_check, header_complete,
-                            main_validity, meter_length, novelty, repetition, unit_length)
+                            main_validity, meter_length, novelty, plot_blocks, repetition, unit_length)
 from abcrnn.render import RENDER_COLUMNS
 from abcrnn.sample import SAMPLE_COLUMNS
 
@@ -202,8 +202,9 @@ def test_validity_reports_missing_renderings(tmp_path):
     write_text(tmp_path / "1.0" / "01.abc", tune("GABc|") + "\n")
     with pytest.raises(AbcrnnError, match=r"render\.tsv: not found \(run `abcrnn render --dir"):
         main_validity(["--samples", f"1.0={tmp_path / '1.0'}", "--out", str(tmp_path / "v.tsv")])
-    with pytest.raises(AbcrnnError, match="LABEL=DIR"):
-        main_validity(["--samples", str(tmp_path / "1.0"), "--out", str(tmp_path / "v.tsv")])
+    for spec in (str(tmp_path / "1.0"), f":1.0={tmp_path / '1.0'}", f"lstm:={tmp_path / '1.0'}"):
+        with pytest.raises(AbcrnnError, match=r"\[RUN:\]LABEL=DIR"):
+            main_validity(["--samples", spec, "--out", str(tmp_path / "v.tsv")])
 
 
 def test_validity_reports_a_bad_training_split(tmp_path):
@@ -215,3 +216,61 @@ def test_validity_reports_a_bad_training_split(tmp_path):
     write_text(tmp_path / "plain.abc", tune("GABc|"))
     with pytest.raises(AbcrnnError, match=r"--train .*plain\.abc: no <start>…<end> tunes"):
         main_validity(args + [str(tmp_path / "plain.abc")])
+
+
+OK = {"midi_ok": True, "notes": 16, "errors": 0, "warnings": 0, "score_ok": True}
+BROKEN = {"midi_ok": False, "notes": 3, "errors": 2, "warnings": 0, "score_ok": False}
+
+
+def test_samples_of_every_run_get_a_row_each_in_the_given_order(tmp_path):
+    # the layout of `sample.runs: all`: the best run's samples, then every run's, then the baseline
+    samples, runs = tmp_path / "samples", tmp_path / "samples" / "runs"
+    for directory in (samples / "1.0", samples / "argmax", runs / "lstm" / "1.0", runs / "lstm" / "argmax"):
+        write_sample_dir(directory, [tune("GABc dedB|dBAG A4|]")], [True], [OK])
+    for directory in (runs / "rnn" / "1.0", runs / "rnn" / "argmax"):
+        write_sample_dir(directory, [tune("GAB]c|"), tune("GAB]c|")], [False, False], [BROKEN, BROKEN])
+    baseline = tmp_path / "baseline"
+    write_text(baseline / "01.abc", ONEILLS[0] + "\n")
+    write_render(baseline, [OK])
+    best = tmp_path / "best_run.tsv"
+    write_tsv(best, [{"run": "lstm", "val_loss": 1.0}], ["run", "val_loss"])
+    out, plot = tmp_path / "validity.tsv", tmp_path / "validity.png"
+    specs = [f"1.0={samples / '1.0'}", f"argmax={samples / 'argmax'}"] + [
+        f"{run}:{t}={runs / run / t}" for run in ("lstm", "rnn") for t in ("1.0", "argmax")]
+    assert cli(["validity", "--samples", *specs, "--baseline", str(baseline), "--best-run", str(best),
+                "--min-notes", "4", "--out", str(out), "--plot", str(plot)]) == 0
+    rows = read_tsv(out)
+    assert list(rows[0]) == SUMMARY_COLUMNS
+    assert [(r["run"], r["temperature"], r["tunes"], r["renders_ok"]) for r in rows] == [
+        ("lstm", "1.0", "1", "1"), ("lstm", "argmax", "1", "1"),
+        ("lstm", "1.0", "1", "1"), ("lstm", "argmax", "1", "1"),
+        ("rnn", "1.0", "2", "0"), ("rnn", "argmax", "2", "0"),
+        ("", "test-set", "1", "1")]
+    # the best run's two sets of samples are told apart by where they came from
+    assert [r["samples"] for r in rows] == [str(samples / "1.0"), str(samples / "argmax")] + [
+        str(runs / run / t) for run in ("lstm", "rnn") for t in ("1.0", "argmax")] + [str(baseline)]
+    per_tune = read_tsv(tmp_path / "sample_tunes.tsv")
+    assert [(r["run"], r["temperature"], r["file"]) for r in per_tune if r["samples"] == str(runs / "rnn" / "argmax")] == [
+        ("rnn", "argmax", "01.abc"), ("rnn", "argmax", "02.abc")]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the plot: one panel per run's set of temperatures, each with the baseline beside it
+    assert [[(r["run"], r["temperature"]) for r in block] for block in plot_blocks(rows)] == [
+        [("lstm", "1.0"), ("lstm", "argmax"), ("", "test-set")],
+        [("lstm", "1.0"), ("lstm", "argmax"), ("", "test-set")],
+        [("rnn", "1.0"), ("rnn", "argmax"), ("", "test-set")]]
+
+
+def test_the_run_of_plain_samples_comes_from_run_or_best_run(tmp_path):
+    write_sample_dir(tmp_path / "1.0", [tune("GABc|")], [True], [OK])
+    out = tmp_path / "v.tsv"
+    assert main_validity(["--samples", f"1.0={tmp_path / '1.0'}", f"gru:1.0={tmp_path / '1.0'}",
+                          "--run", "lstm", "--out", str(out)]) == 0
+    assert [(r["run"], r["temperature"]) for r in read_tsv(out)] == [("lstm", "1.0"), ("gru", "1.0")]
+    with pytest.raises(AbcrnnError, match=r"--samples: given more than once: lstm:1\.0="):
+        main_validity(["--samples", f"1.0={tmp_path / '1.0'}", f"lstm:1.0={tmp_path / '1.0'}",
+                       "--run", "lstm", "--out", str(out)])
+    with pytest.raises(AbcrnnError, match=r"missing\.tsv: not found \(the best-run table"):
+        main_validity(["--samples", f"1.0={tmp_path / '1.0'}", "--best-run", str(tmp_path / "missing.tsv"),
+                       "--out", str(out)])
+    with pytest.raises(AbcrnnError, match="'test-set' is the baseline's label"):
+        main_validity(["--samples", f"lstm:test-set={tmp_path / '1.0'}", "--out", str(out)])

@@ -3,8 +3,8 @@
 Per tune: a complete header, a MIDI rendering without abc2midi errors, enough notes, the share of
 bars whose length matches the meter, whether the sample reached <end>, a repetition score that
 catches the "dead loops" of argmax sampling, and (given the training split) the longest run of
-the tune's music copied verbatim from a training tune. One summary row per temperature, beside
-the same measures on test-set tunes.
+the tune's music copied verbatim from a training tune. One summary row per sample directory (a
+run's samples at one temperature), in the order given, then the same measures on test-set tunes.
 """
 
 from __future__ import annotations
@@ -27,10 +27,14 @@ from .fileio import atomic_path, read_tsv, write_tsv
 
 REQUIRED_FIELDS = ("X", "T", "M", "K")  # L: defaults from M:, so it may be absent
 BASELINE = "test-set"
+# `samples` is the directory the tunes came from: it tells apart two groups of one run and temperature
+# (the best run's samples and the same run's among all runs) and locates each tune's `file`
 TUNE_COLUMNS = ["temperature", "run", "file", "header_complete", "renders_ok", "notes", "has_notes", "errors",
-                "warnings", "bars", "bars_match_meter", "ended", "repetition", "message", "longest_copy", "copied"]
+                "warnings", "bars", "bars_match_meter", "ended", "repetition", "message", "longest_copy", "copied",
+                "samples"]
 SUMMARY_COLUMNS = ["temperature", "run", "tunes", "header_complete", "renders_ok", "has_notes", "mean_errors",
-                   "mean_warnings", "bars_match_meter", "ended", "repetition", "mean_notes", "longest_copy", "copied"]
+                   "mean_warnings", "bars_match_meter", "ended", "repetition", "mean_notes", "longest_copy", "copied",
+                   "samples"]
 NOVELTY_COLUMNS = ("longest_copy", "copied")  # blank unless --train is given
 PLOTTED = {  # column: legend label
     "header_complete": "complete header",
@@ -448,19 +452,28 @@ def tune_rows(directory, label: str, run: str, min_notes: int, baseline: bool = 
             "repetition": repetition(tune),
             "message": r.get("message", ""),
             "longest_copy": longest, "copied": copied,
+            "samples": str(directory),
         })
     return rows
 
 
-def summarize(rows: list[dict], labels: list[str]) -> list[dict]:
-    """One row per label (in the given order): fractions and means over its tunes."""
+@dataclass(frozen=True)
+class SampleSet:
+    """One group of the table: a run's tunes at one temperature label, or the test-set baseline."""
+    run: str
+    label: str
+    directory: str
+
+
+def summarize(rows: list[dict], groups: list[SampleSet]) -> list[dict]:
+    """One row per group (in the given order): fractions and means over its tunes."""
     frame = pd.DataFrame(rows, columns=TUNE_COLUMNS)
     out = []
-    for label in labels:
-        part = frame[frame["temperature"] == label]
-        run = part["run"].iloc[0] if len(part) else ""
+    for group in groups:
+        part = frame[(frame["temperature"] == group.label) & (frame["run"] == group.run)
+                     & (frame["samples"] == group.directory)]
         out.append({
-            "temperature": label, "run": run, "tunes": len(part),
+            "temperature": group.label, "run": group.run, "tunes": len(part),
             "header_complete": _mean(part["header_complete"]),
             "renders_ok": _mean(part["renders_ok"]),
             "has_notes": _mean(part["has_notes"]),
@@ -471,6 +484,7 @@ def summarize(rows: list[dict], labels: list[str]) -> list[dict]:
             "repetition": _mean(part["repetition"]),
             "mean_notes": _mean(part["notes"]),
             **{c: _mean(part[c]) if part[c].notna().any() else "" for c in NOVELTY_COLUMNS},
+            "samples": group.directory,
         })
     return out
 
@@ -480,52 +494,107 @@ def _mean(column: pd.Series) -> float:
     return float(values.mean()) if len(values) else math.nan
 
 
-def plot_validity(summary: list[dict], path, run: str = "") -> None:
-    """Grouped bars: each validity measure per temperature, the test-set tunes last for comparison."""
+def plot_blocks(summary: list[dict]) -> list[list[dict]]:
+    """The summary rows split into one block per run's set of temperatures, the test-set rows
+    appended to each block so that every block is read beside the baseline.
+
+    A block ends where the run changes or a temperature comes back (the best run's samples
+    followed by the same run's samples among all runs)."""
+    baseline = [row for row in summary if row["temperature"] == BASELINE]
+    blocks: list[list[dict]] = []
+    for row in summary:
+        if row["temperature"] == BASELINE:
+            continue
+        block = blocks[-1] if blocks else []
+        if not block or row["run"] != block[0]["run"] or any(r["temperature"] == row["temperature"] for r in block):
+            blocks.append([row])
+        else:
+            block.append(row)
+    return [block + baseline for block in blocks] or [baseline]
+
+
+def _block_title(block: list[dict], repeated: bool) -> str:
+    """The run's name; where the run has several blocks, also where its samples are."""
+    run = block[0]["run"]
+    return f"{run}\nsamples in {Path(block[0]['samples']).parent}/" if repeated else run
+
+
+def plot_validity(summary: list[dict], path) -> None:
+    """Grouped bars: each validity measure per temperature, the test-set tunes last for comparison;
+    one panel per run when the summary holds several runs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [row["temperature"] for row in summary]
+    blocks = plot_blocks(summary)
     # a measure that was not taken (novelty without --train) is blank in every row: no bar for it
     plotted = {c: name for c, name in PLOTTED.items() if any(row.get(c, "") != "" for row in summary)}
-    x = np.arange(len(labels))
-    width = 0.8 / len(plotted)
-    fig, ax = plt.subplots(figsize=(max(7.0, 1.6 * len(labels) + 3), 4.5))
-    for k, (column, name) in enumerate(plotted.items()):
-        values = [_number(row.get(column, ""), math.nan) for row in summary]
-        ax.bar(x + (k - (len(plotted) - 1) / 2) * width, np.nan_to_num(values, nan=0.0), width, label=name,
-               hatch="///" if column in LOWER_IS_BETTER else None, edgecolor="white", linewidth=0)
-    ax.set_xticks(x, [("test-set\n(baseline)" if lab == BASELINE else f"T = {lab}" if lab != "argmax" else "argmax")
-                      for lab in labels])
-    if BASELINE in labels:
-        ax.axvline(labels.index(BASELINE) - 0.5, color="grey", linestyle=":", linewidth=1)
-    ax.set_ylim(0, 1.05)
-    ax.set_xlabel("sampling temperature")
-    ax.set_ylabel("mean over tunes (0–1)")
-    ax.set_title("Validity of generated tunes" + (f" ({run})" if run else ""))
-    ax.legend(fontsize="small", ncol=min(4, len(plotted)), loc="upper center", bbox_to_anchor=(0.5, -0.2),
-              frameon=False)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
+    width = max(7.0 if len(blocks) == 1 else 9.0, 1.6 * max(len(block) for block in blocks) + 3)
+    fig, axes = plt.subplots(len(blocks), 1, squeeze=False, sharey=True, layout="constrained",
+                             figsize=(width, 1.6 + 3.0 * len(blocks)))
+    runs = [block[0]["run"] for block in blocks]
+    for ax, block in zip(axes[:, 0], blocks):
+        _plot_block(ax, block, plotted)
+        if len(blocks) > 1:
+            ax.set_title(_block_title(block, runs.count(block[0]["run"]) > 1), fontsize="medium", loc="left")
+    if len(blocks) == 1:
+        run = blocks[0][0]["run"]
+        axes[0, 0].set_title("Validity of generated tunes" + (f" ({run})" if run else ""))
+    else:
+        fig.suptitle("Validity of generated tunes per run")
+    axes[-1, 0].set_xlabel("sampling temperature")
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    # the longest legend entries need about 11 inches in four columns
+    fig.legend(handles, names, fontsize="small", ncol=min(4 if width >= 11 else 2, len(plotted)),
+               loc="outside lower center", frameon=False)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
 
 
-def _label_dir(spec: str) -> tuple[str, Path]:
-    label, sep, directory = spec.partition("=")
-    if not sep or not label or not directory:
-        raise AbcrnnError(f"--samples: expected LABEL=DIR (e.g. 0.5=results/samples/0.5), got {spec!r}")
-    return label, Path(directory)
+def _plot_block(ax, block: list[dict], plotted: dict[str, str]) -> None:
+    labels = [row["temperature"] for row in block]
+    x = np.arange(len(labels))
+    width = 0.8 / len(plotted)
+    for k, (column, name) in enumerate(plotted.items()):
+        values = [_number(row.get(column, ""), math.nan) for row in block]
+        ax.bar(x + (k - (len(plotted) - 1) / 2) * width, np.nan_to_num(values, nan=0.0), width, label=name,
+               hatch="///" if column in LOWER_IS_BETTER else None, edgecolor="white", linewidth=0)
+    ax.set_xticks(x, [("test-set\n(baseline)" if lab == BASELINE else f"T = {lab}" if lab != "argmax" else "argmax")
+                      for lab in labels])
+    ax.set_xlim(-0.5, len(labels) - 0.5)
+    if BASELINE in labels:
+        ax.axvline(labels.index(BASELINE) - 0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("mean over tunes (0–1)")
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _sample_set(spec: str) -> tuple[str | None, str, Path]:
+    """'RUN:LABEL=DIR' or 'LABEL=DIR' → (run or None, label, directory)."""
+    head, sep, directory = spec.partition("=")
+    run, colon, label = head.rpartition(":")
+    if not sep or not label or not directory or (colon and not run):
+        raise AbcrnnError(f"--samples: expected [RUN:]LABEL=DIR (e.g. 0.5=results/samples/0.5 or "
+                          f"lstm-h150:0.5=results/samples/runs/lstm-h150/0.5), got {spec!r}")
+    return (run if colon else None), label, Path(directory)
+
+
+def default_run(args) -> str:
+    """The run of LABEL=DIR samples: --run, or the `run` of --best-run's first row."""
+    if args.run or not args.best_run:
+        return args.run
+    best = _read_table(Path(args.best_run), ["run"], "the best-run table, e.g. results/tables/best_run.tsv")
+    return best[0]["run"] if best else ""
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="abcrnn validity",
-                                description="Validity table and plot of generated tunes per temperature.")
-    p.add_argument("--samples", nargs="+", required=True, metavar="LABEL=DIR",
-                   help="sample directories (with samples.tsv and render.tsv), labelled by temperature")
+                                description="Validity table and plot of generated tunes per run and temperature.")
+    p.add_argument("--samples", nargs="+", required=True, metavar="[RUN:]LABEL=DIR",
+                   help="sample directories (with samples.tsv and render.tsv), labelled by temperature and "
+                        "optionally by run (else --run / --best-run); one table row each, in this order")
     p.add_argument("--baseline", metavar="DIR",
                    help="rendered test-set tunes (abcrnn render --from-tagged), row 'test-set'")
     p.add_argument("--train", metavar="TXT",
@@ -533,38 +602,38 @@ def build_parser() -> argparse.ArgumentParser:
                         "each tune's body found verbatim in a training tune's body")
     p.add_argument("--min-notes", metavar="N", type=int, default=8,
                    help="a tune has music with at least this many notes")
-    p.add_argument("--run", metavar="NAME", default="", help="run name for the `run` column")
-    p.add_argument("--best-run", metavar="TSV", help="or take the run name from best_run.tsv")
+    p.add_argument("--run", metavar="NAME", default="", help="run name for LABEL=DIR samples")
+    p.add_argument("--best-run", metavar="TSV", help="or take that run name from best_run.tsv")
     p.add_argument("--out", metavar="TSV", default="results/tables/sample_validity.tsv", help="summary table")
     p.add_argument("--tunes-out", metavar="TSV", help="per-tune table (default: beside --out, sample_tunes.tsv)")
-    p.add_argument("--plot", metavar="PNG", help="bar chart of the summary (PNG)")
+    p.add_argument("--plot", metavar="PNG", help="bar chart of the summary, one panel per run (PNG)")
     return p
 
 
 def main_validity(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    specs = [_label_dir(s) for s in args.samples]
-    labels = [label for label, _ in specs]
-    if len(set(labels)) != len(labels) or BASELINE in labels:
-        raise AbcrnnError(f"--samples: labels must be distinct and not {BASELINE!r}, got {labels}")
-    run = args.run
-    if args.best_run and not run:
-        best = read_tsv(args.best_run)
-        run = best[0].get("run", "") if best else ""
+    specs = [_sample_set(s) for s in args.samples]
+    run = default_run(args) if any(r is None for r, _, _ in specs) else args.run
+    groups = [SampleSet(run if r is None else r, label, str(directory)) for r, label, directory in specs]
+    if BASELINE in [g.label for g in groups]:
+        raise AbcrnnError(f"--samples: {BASELINE!r} is the baseline's label; label samples by temperature")
+    repeated = sorted({f"{g.run}:{g.label}={g.directory}" for g in groups if groups.count(g) > 1})
+    if repeated:
+        raise AbcrnnError(f"--samples: given more than once: {', '.join(repeated)}")
     finder = load_training(args.train) if args.train else None
     rows = []
-    for label, directory in specs:
-        rows += tune_rows(directory, label, run, args.min_notes, finder=finder)
+    for g in groups:
+        rows += tune_rows(g.directory, g.label, g.run, args.min_notes, finder=finder)
     if args.baseline:
         rows += tune_rows(args.baseline, BASELINE, "", args.min_notes, baseline=True, finder=finder)
-        labels.append(BASELINE)
-    summary = summarize(rows, labels)
+        groups.append(SampleSet("", BASELINE, str(Path(args.baseline))))
+    summary = summarize(rows, groups)
     write_tsv(args.out, summary, SUMMARY_COLUMNS)
     tunes_out = Path(args.tunes_out) if args.tunes_out else Path(args.out).with_name("sample_tunes.tsv")
     write_tsv(tunes_out, rows, TUNE_COLUMNS)
     if args.plot:
-        plot_validity(summary, args.plot, run)
-    print(f"abcrnn validity: {len(rows)} tunes in {len(labels)} groups -> {args.out}, {tunes_out}", file=sys.stderr)
+        plot_validity(summary, args.plot)
+    print(f"abcrnn validity: {len(rows)} tunes in {len(groups)} groups -> {args.out}, {tunes_out}", file=sys.stderr)
     return 0
 
 

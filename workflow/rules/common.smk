@@ -107,4 +107,4 @@ def all_outputs():
         f"{TABLES}/best_run.tsv",
         f"{TABLES}/sample_validity.tsv",
         f"{TABLES}/neurons.tsv",
-    ] + (expand(f"{TABLES}/sample_validity/{{run}}.tsv", run=RUNS) if config["sample"]["runs"] == "all" else [])
+    ]

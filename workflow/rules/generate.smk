@@ -90,9 +90,17 @@ rule baseline:
         " --dir results/baseline --out {output} {params.args} --threads {threads} > {log} 2>&1"
 
 
+# (run, temperature, directory) of each row of the validity table: the best run's samples (its run
+# name comes from best_run.tsv), then with `sample.runs: all` every run's, in grid order.
+VALIDITY_SAMPLES = [("", t, f"results/samples/{t}") for t in TEMPERATURES] + (
+    [(run, t, f"results/samples/runs/{run}/{t}") for run in RUNS for t in TEMPERATURES]
+    if config["sample"]["runs"] == "all" else []
+)
+
+
 rule validity:
     input:
-        renders=expand("results/samples/{temperature}/render.tsv", temperature=TEMPERATURES),
+        renders=[f"{directory}/render.tsv" for _, _, directory in VALIDITY_SAMPLES],
         baseline="results/baseline/render.tsv",
         best_run=f"{TABLES}/best_run.tsv",
         train=f"{DATA}/train.txt",
@@ -101,7 +109,7 @@ rule validity:
         tunes=f"{TABLES}/sample_tunes.tsv",
         plot=report(f"{PLOTS}/sample_validity.png", caption="../report/sample_validity_plot.rst", category="3. Generation"),
     params:
-        samples=" ".join(f"{t}=results/samples/{t}" for t in TEMPERATURES),
+        samples=" ".join(f"{run}:{t}={d}" if run else f"{t}={d}" for run, t, d in VALIDITY_SAMPLES),
         min_notes=config["render"]["min_notes"],
     log:
         f"{LOGS}/validity.log",
@@ -112,28 +120,4 @@ rule validity:
     shell:
         "python -m abcrnn validity --samples {params.samples} --baseline results/baseline --min-notes {params.min_notes}"
         " --train {input.train} --best-run {input.best_run}"
-        " --out {output.table} --tunes-out {output.tunes} --plot {output.plot} > {log} 2>&1"
-
-
-rule validity_run:
-    input:
-        renders=expand("results/samples/runs/{{run}}/{temperature}/render.tsv", temperature=TEMPERATURES),
-        baseline="results/baseline/render.tsv",
-        train=f"{DATA}/train.txt",
-    output:
-        table=f"{TABLES}/sample_validity/{{run}}.tsv",
-        tunes=f"{TABLES}/sample_validity/{{run}}-tunes.tsv",
-        plot=f"{PLOTS}/sample_validity/{{run}}.png",
-    params:
-        samples=lambda wc: " ".join(f"{t}=results/samples/runs/{wc.run}/{t}" for t in TEMPERATURES),
-        min_notes=config["render"]["min_notes"],
-    log:
-        f"{LOGS}/validity/{{run}}.log",
-    benchmark:
-        f"{BENCH}/validity/{{run}}.tsv"
-    conda:
-        "../../envs/abcrnn.yaml"
-    shell:
-        "python -m abcrnn validity --samples {params.samples} --baseline results/baseline --min-notes {params.min_notes}"
-        " --train {input.train} --run {wildcards.run}"
         " --out {output.table} --tunes-out {output.tunes} --plot {output.plot} > {log} 2>&1"
