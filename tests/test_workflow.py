@@ -169,3 +169,14 @@ def test_sampling_from_every_run_adds_per_run_samples_and_tables(tmp_path):
     # 2 runs x 2 temperatures on top of the best run's 2 temperatures, each sampled and rendered.
     assert jobs["sample"] == 2 and jobs["sample_run"] == 4 and jobs["render"] == 6
     assert jobs["validity"] == 1 and "validity_run" not in jobs  # every run's rows in the one table
+
+
+def test_a_missing_source_stops_even_when_an_old_corpus_exists(data_run):
+    path = tiny_config(data_run)
+    config = yaml.safe_load(path.read_text())
+    config["corpus"]["sources"].append("nope/missing.abc")
+    path.write_text(yaml.safe_dump(config))
+    out = snakemake(data_run, "-n", *DATA_TARGETS)
+    tiny_config(data_run)
+    assert out.returncode != 0
+    assert "abcrnn: config key corpus.sources: nope/missing.abc does not exist" in out.stderr + out.stdout
