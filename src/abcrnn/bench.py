@@ -9,12 +9,19 @@ chunk 200 by default):
   bf16 autocast; each is the best of --rounds turns, the modes taking turns, so that a passing
   slowdown of the machine does not decide a comparison;
 * evaluation characters per second, batched sampling against one tune at a time, and the fp32 matrix
-  product rate of the machine, with the batched training step's FLOP rate as a fraction of it;
-* time to quality: each mode trains from the same start for at most --budget seconds, checking the
-  validation loss every --budget/--evals seconds of training (checking time not counted); reported are
-  the training seconds until the loss first came within 0.02 nats/char of that run's best, and until it
-  first came within 0.02 of the worse of the runs' bests (a target every run reached);
-* whether flushing denormal numbers matters: a vanilla RNN trained with and without flushing.
+  product rate of the machine, with the batched training step's FLOP rate as a fraction of it (once
+  counting the one-hot input product that the fused layer executes, once without it);
+* time to quality: paper mode, batched mode (and batched bf16) each train from the same start until
+  the validation loss has plateaued (checked every --check-every seconds of training, checking time
+  not counted: among the last --patience checks, neither the loss nor its running mean over --smooth
+  checks beat the best before by more than --min-delta), or until --cap seconds of training. Reported are the training seconds until the loss
+  first came within 0.02 nats/char of that run's own best, until it first came within 0.02 of the
+  worst run's best (a target every run reached), each run's best, and whether it plateaued;
+* denormal numbers: how much slower the CPU computes on denormal operands at all, and the training
+  rate of a vanilla RNN (the paper's setup, batch 1) that first trained --rnn-steps windows with
+  flushing off, so that the denormals training produces are there, timed with denormals kept and
+  flushed, with the share of denormal values in its weights, optimizer state, hidden states and their
+  gradients.
 
 Timings depend on what else the machine is doing: the load average before and after is recorded.
 """
@@ -22,11 +29,14 @@ Timings depend on what else the machine is doing: the load average before and af
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import platform
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -34,14 +44,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from .abc import START
+from .checkpoint import load_checkpoint
 from .errors import AbcrnnError
 from .fileio import write_tsv
 from .models import CharRNN, build_model
 from .runtime import setup_torch
-from .train import load_split, make_optimizer, stream_layout, stream_loss, train_step, windows
+from .train import IGNORE, load_split, make_optimizer, stream_layout, stream_loss, train_step, windows
 from .vocab import Vocab
 
 QUALITY_MARGIN = 0.02  # nats/char
+CAP_DEFAULT = 150.0  # seconds: keeps `make bench` under about 8 minutes on 2 cores
 
 
 def log(msg: str) -> None:
@@ -117,16 +129,21 @@ def fresh_model(vocab_size: int, hidden: int, seed: int = 0, model: str = "lstm"
     return build_model(vocab_size, {"model": model, "hidden": hidden})
 
 
-def matmul_gflops(size: int, repeats: int = 5) -> float:
-    """Best fp32 rate of a square matrix product: the machine's practical peak."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
+def best_time(fn, repeats: int) -> float:
+    """Shortest of `repeats` timed calls of fn, after one untimed call."""
+    fn()
     best = math.inf
     for _ in range(repeats):
         start = time.perf_counter()
-        a @ b
+        fn()
         best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
+    return best
+
+
+def matmul_gflops(size: int, repeats: int = 5) -> float:
+    """Best fp32 rate of a square matrix product: the machine's practical peak."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return 2 * size**3 / best_time(lambda: a @ b, repeats) / 1e9
 
 
 def lstm_flops_per_char(vocab: int, hidden: int, onehot_product: bool = True) -> float:
@@ -140,20 +157,70 @@ def lstm_flops_per_char(vocab: int, hidden: int, onehot_product: bool = True) ->
     return 3 * forward
 
 
-def time_to_quality(session: Session, val: torch.Tensor, budget: float, evals: int, chunk: int,
-                    eval_batch: int) -> list[tuple[float, float]]:
-    """(training seconds, validation loss) at regular checks during at most `budget` seconds."""
-    points, trained, every = [], 0.0, budget / evals
-    while trained < budget:
+@dataclass
+class Curve:
+    """A time-to-quality run: (training seconds, validation loss) at every check, and how it ended."""
+
+    points: list[tuple[float, float]]
+    plateaued: bool  # False: stopped at the cap while still improving
+
+    @property
+    def best(self) -> float:
+        return min(loss for _, loss in self.points)
+
+    @property
+    def seconds(self) -> float:
+        return self.points[-1][0]
+
+
+def running_mean(values: list[float], window: int) -> list[float]:
+    """Mean of each value and the up to window-1 values before it."""
+    return [sum(values[max(0, i + 1 - window):i + 1]) / min(window, i + 1) for i in range(len(values))]
+
+
+def plateaued(losses: list[float], patience: int, min_delta: float, smooth: int = 1) -> bool:
+    """True when, within the last `patience` checks, neither the losses nor their running mean over
+    `smooth` checks beat the best before by more than `min_delta`.
+
+    At batch 1 the validation loss swings by 0.1-0.3 nats from check to check (the model leans
+    towards the tunes it saw last) while its trend still falls: neither one lucky low check nor the
+    noise left after averaging may end such a run.
+    """
+    def flat(values: list[float]) -> bool:
+        return len(values) > patience and min(values[-patience:]) > min(values[:-patience]) - min_delta
+
+    return flat(losses) and flat(running_mean(losses, smooth))
+
+
+def train_to_plateau(session: Session, val: torch.Tensor, cap: float, every: float, patience: int,
+                     min_delta: float, eval_batch: int, chunk: int, name: str = "", smooth: int = 1) -> Curve:
+    """Train until the validation loss plateaus or `cap` training seconds have passed.
+
+    The loss is checked after every `every` seconds of training (at least one window each); the
+    checking time is not counted as training.
+    """
+    points, trained, logged, flat = [], 0.0, 0.0, False
+    while trained < cap and not flat:
         start = time.perf_counter()
-        while time.perf_counter() - start < min(every, budget - trained):
+        while True:
             session.step()
-        trained += time.perf_counter() - start
+            elapsed = time.perf_counter() - start
+            if elapsed >= min(every, cap - trained):
+                break
+        trained += elapsed
         points.append((trained, stream_loss(session.model, val, eval_batch, chunk, "cpu")))
-    return points
+        if trained - logged >= 30:
+            logged = trained
+            log(f"    {name}: {trained:.0f} s of training, validation loss {points[-1][1]:.4f}")
+        flat = plateaued([loss for _, loss in points], patience, min_delta, smooth)
+    curve = Curve(points, flat)
+    log(f"    {name}: {'plateaued' if curve.plateaued else 'stopped at the cap'} after {curve.seconds:.0f} s of "
+        f"training, {len(points)} checks, best validation loss {curve.best:.4f}")
+    return curve
 
 
 def first_within(points: list[tuple[float, float]], target: float) -> float:
+    """Training seconds at the first check whose loss came within QUALITY_MARGIN of `target`."""
     return next(t for t, loss in points if loss <= target + QUALITY_MARGIN)
 
 
@@ -169,25 +236,114 @@ def sample_rate(model, vocab: Vocab, n: int, chars: int, rounds: int = 1) -> flo
     return total / (time.perf_counter() - start)
 
 
-def denormal_rates(train: torch.Tensor, vocab_size: int, hidden: int, chunk: int, seconds: float, rounds: int,
-                   threads: int) -> dict[bool, float]:
-    """Vanilla RNN (the paper's setup, batch 1) training rate with denormals kept and flushed.
+def denormal_share(tensors) -> float:
+    """Fraction of the values in `tensors` that are denormal: not zero, smaller than the smallest normal float."""
+    count = total = 0
+    for t in tensors:
+        magnitude = t.detach().abs()
+        count += int(((magnitude > 0) & (magnitude < torch.finfo(t.dtype).tiny)).sum())
+        total += t.numel()
+    return count / max(total, 1)
 
-    Measured on one thread: the flush setting belongs to each thread, and torch's worker threads
-    take it from the main thread only when they start.
+
+@contextmanager
+def denormals_kept(threads: int):
+    """Flushing off, on one thread; on exit flushing on again and `threads` threads.
+
+    One thread because the flush setting belongs to each thread, and torch's worker threads take it
+    from the main thread only when they start.
     """
-    sessions = {flush: Session(fresh_model(vocab_size, hidden, model="rnn"), train, 1, chunk, 0.002)
-                for flush in (False, True)}
-    best = dict.fromkeys(sessions, 0.0)
     torch.set_num_threads(1)
+    torch.set_flush_denormal(False)
     try:
-        for turn in range(rounds):
-            for flush, session in sessions.items():
-                torch.set_flush_denormal(flush)
-                best[flush] = max(best[flush], session.rate(seconds / rounds, warmup=2 if turn == 0 else 0))
+        yield
     finally:
-        torch.set_flush_denormal(True)
+        torch.set_flush_denormal(True)  # before the pool restarts: new threads inherit it
         torch.set_num_threads(threads)
+
+
+def denormal_penalty(size: int = 256, repeats: int = 30) -> dict[str, float]:
+    """How many times slower this CPU is on denormal operands than on normal ones (flushing must be off).
+
+    A matrix product (the bulk of training) and an elementwise multiply whose result stays denormal
+    (what Adam does to the moments of weights whose gradient is zero).
+    """
+    normal = torch.rand(size, size) + 0.5
+    tiny = normal * (torch.finfo(torch.float32).tiny / 16)  # every value denormal
+    other, out = torch.rand(size, size), torch.empty(size, size)
+    matmul = {name: best_time(lambda b=b: torch.mm(other, b, out=out), repeats)
+              for name, b in (("normal", normal), ("denormal", tiny))}
+    scale = {name: best_time(lambda b=b: torch.mul(b, 0.9, out=out), repeats * 4)
+             for name, b in (("normal", normal), ("denormal", tiny))}
+    return {"matmul": matmul["denormal"] / matmul["normal"],
+            "elementwise": scale["denormal"] / scale["normal"]}
+
+
+def unrolled_rnn_states(model: CharRNN, x: torch.Tensor, state) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """A vanilla RNN's hidden states step by step (every layer), and the logits: the fused layer's
+    computation, written out so that the gradient reaching each step's hidden state can be seen."""
+    rnn, layer_in = model.rnn, model.encode_input(x)
+    h0 = state if state is not None else model.init_state(x.shape[0])
+    states = []
+    for layer in range(rnn.num_layers):
+        w_ih, w_hh, b_ih, b_hh = (getattr(rnn, f"{name}_l{layer}")
+                                  for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        h, outputs = h0[layer], []
+        for t in range(x.shape[1]):
+            h = torch.tanh(F.linear(layer_in[:, t], w_ih, b_ih) + F.linear(h, w_hh, b_hh))
+            outputs.append(h)
+        states += outputs
+        layer_in = torch.stack(outputs, 1)
+    return states, model.head(layer_in)
+
+
+def rnn_denormal_shares(session: Session) -> dict[str, float]:
+    """Denormal shares of a vanilla RNN session: weights, Adam moments, and over its next window the
+    hidden states and the loss gradient with respect to each of them (through time)."""
+    model, w = session.model, session.spans[session.next % len(session.spans)]
+    x, y = session.x[:, w], session.y[:, w]
+    states, logits = unrolled_rnn_states(model, x, session.state if session.next < len(session.spans) else None)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE)
+    gradients = torch.autograd.grad(loss, states)
+    moments = [v for st in session.optimizer.state.values() for k, v in st.items() if k.startswith("exp_avg")]
+    return {"weights": denormal_share(model.parameters()), "optimizer_state": denormal_share(moments),
+            "hidden_states": denormal_share(states), "hidden_gradients": denormal_share(gradients)}
+
+
+def rnn_checkpoint(path: str, vocab_size: int, default_lr: float) -> tuple[CharRNN, float]:
+    """A vanilla RNN from a checkpoint trained on this vocabulary, and its learning rate."""
+    model, vocab, payload = load_checkpoint(path)
+    if model.kind != "rnn":
+        raise AbcrnnError(f"--rnn-checkpoint {path}: a vanilla RNN is needed, this is {model.kind}")
+    if len(vocab) != vocab_size:
+        raise AbcrnnError(f"--rnn-checkpoint {path}: vocabulary of {len(vocab)} symbols, the data has "
+                          f"{vocab_size} (trained on other data?)")
+    return model, float(payload["settings"].get("lr", default_lr))
+
+
+def trained_rnn(train: torch.Tensor, model: CharRNN, lr: float, chunk: int, steps: int) -> Session:
+    """A vanilla RNN session at batch 1 after `steps` windows of training.
+
+    Call inside denormals_kept, so that the denormals this training produces are kept.
+    """
+    session = Session(model, train, 1, chunk, lr)
+    for _ in range(steps):
+        session.step()
+    return session
+
+
+def denormal_rates(session: Session, seconds: float, rounds: int) -> dict[bool, float]:
+    """Training rate from the same trained state with denormals kept (False) and flushed (True).
+
+    Two copies continue the same run, taking turns; call inside denormals_kept.
+    """
+    sessions = {False: session, True: copy.deepcopy(session)}
+    best = dict.fromkeys(sessions, 0.0)
+    for turn in range(rounds):
+        for flush, copy_ in sessions.items():
+            torch.set_flush_denormal(flush)
+            best[flush] = max(best[flush], copy_.rate(seconds / rounds, warmup=0))
+    torch.set_flush_denormal(False)
     return best
 
 
@@ -201,14 +357,18 @@ def run_bench(args) -> list[dict]:
     train = load_split(data_dir / "train.pt", len(vocab), "training")
     val = load_split(data_dir / "val.pt", len(vocab), "validation")
     V, H, chunk, batch = len(vocab), args.hidden, args.chunk, args.batch_size
+    if args.rnn_checkpoint:  # refused now rather than after minutes of measuring
+        rnn, rnn_lr = rnn_checkpoint(args.rnn_checkpoint, V, args.rnn_lr)
+    else:
+        rnn, rnn_lr = fresh_model(V, H, model="rnn"), args.rnn_lr
     rows: list[dict] = []
 
-    def add(metric: str, value: float, unit: str) -> None:
-        rows.append({"metric": metric, "value": value, "unit": unit})
-        log(f"  {metric:<34} {value:>14,.4g} {unit}")
+    def add(metric: str, value: float, unit: str, note: str = "") -> None:
+        rows.append({"metric": metric, "value": value, "unit": unit, "note": note})
+        log(f"  {metric:<40} {value:>14,.4g} {unit}")
 
     started = time.perf_counter()
-    add("load_average_start", os.getloadavg()[0], "processes")
+    add("load_average_start", os.getloadavg()[0], "processes", "1-minute load average before the benchmark")
     log(f"LSTM-{H}, one-hot input, chunk {chunk}, {len(train):,} training characters, vocabulary {V}, "
         f"{args.threads} threads on {platform.processor() or platform.machine()}")
 
@@ -231,34 +391,62 @@ def run_bench(args) -> list[dict]:
     log("arithmetic rate:")
     peak = matmul_gflops(args.matmul_size)
     flops, useful = lstm_flops_per_char(V, H), lstm_flops_per_char(V, H, onehot_product=False)
-    add("matmul_gflops", peak, "GFLOP/s")
-    add("flops_per_char", flops, "FLOP")
-    add("train_gflops_batched", batched * flops / 1e9, "GFLOP/s")
-    add("fraction_of_peak", batched * flops / 1e9 / peak, "fraction")
-    add("fraction_of_peak_without_onehot_product", batched * useful / 1e9 / peak, "fraction")
+    add("matmul_gflops", peak, "GFLOP/s", f"fp32 {args.matmul_size}x{args.matmul_size} matrix product: the peak")
+    add("flops_per_char", flops, "FLOP", "forward + backward, one-hot x W_ih product included")
+    add("train_gflops_batched", batched * flops / 1e9, "GFLOP/s", "batched fp32 step, one-hot product included")
+    add("fraction_of_peak", batched * flops / 1e9 / peak, "fraction",
+        "of matmul_gflops, counting the one-hot x W_ih product the fused LSTM executes")
+    add("fraction_of_peak_without_onehot_product", batched * useful / 1e9 / peak, "fraction",
+        "of matmul_gflops, useful work only: the one-hot product counted as a row lookup")
 
-    log("denormal numbers (vanilla RNN, batch 1, one thread):")
-    rates = denormal_rates(train, V, H, chunk, args.seconds, args.rounds, args.threads)
+    log(f"denormal numbers (one thread; vanilla RNN at batch 1 after {args.rnn_steps} windows of training):")
+    with denormals_kept(args.threads):
+        penalty = denormal_penalty()
+        session = trained_rnn(train, rnn, rnn_lr, chunk, args.rnn_steps)
+        rates = denormal_rates(session, args.seconds, args.rounds)
+        shares = rnn_denormal_shares(session)
+    add("denormal_penalty_matmul", penalty["matmul"], "x",
+        "time on denormal / normal operands, flushing off (1 = this CPU has no penalty)")
+    add("denormal_penalty_elementwise", penalty["elementwise"], "x", "the same for x * 0.9 with a denormal result")
+    add("rnn_steps_before_timing", args.rnn_steps, "windows",
+        "batch-1 windows trained with flushing off" + (f", from {args.rnn_checkpoint}" if args.rnn_checkpoint else ""))
     add("rnn_train_chars_per_s_denormals_kept", rates[False], "chars/s")
     add("rnn_train_chars_per_s_denormals_flushed", rates[True], "chars/s")
     add("speedup_flushing_denormals", rates[True] / rates[False], "x")
+    for what, share in shares.items():
+        add(f"rnn_denormal_share_{what}", share, "fraction", "after timing, denormals kept")
 
-    log(f"time to quality (at most {args.budget:g} s of training each, {args.evals} checks):")
+    log(f"time to quality (until the validation loss plateaus, at most {args.cap:g} s of training each):")
     modes = {"paper": (1, "fp32"), "batched": (batch, "fp32")}
     if use_bf16:
         modes["batched_bf16"] = (batch, "bf16")
     curves, models = {}, {}
     for name, (streams, precision) in modes.items():
         session = Session(fresh_model(V, H), train, streams, chunk, args.lr, precision)
-        curves[name] = time_to_quality(session, val, args.budget, args.evals, chunk, batch)
+        curves[name] = train_to_plateau(session, val, args.cap, args.check_every, args.patience, args.min_delta,
+                                        batch, chunk, name, args.smooth)
         models[name] = session.model
-    common = max(min(loss for _, loss in points) for points in curves.values())
-    for name, points in curves.items():
-        best = min(loss for _, loss in points)
-        add(f"time_to_quality_{name}_s", first_within(points, best), "s")
-        add(f"best_val_loss_{name}", best, "nats/char")
-        add(f"time_to_common_quality_{name}_s", first_within(points, common), "s")
+    common = max(curve.best for curve in curves.values())
+    for name, curve in curves.items():
+        add(f"time_to_quality_{name}_s", first_within(curve.points, curve.best), "s",
+            "training seconds until within 0.02 nats of this run's best")
+        add(f"best_val_loss_{name}", curve.best, "nats/char")
+        add(f"time_to_quality_{name}_plateaued", float(curve.plateaued), "1=yes 0=no",
+            "0: stopped at --cap while still improving" if not curve.plateaued else "")
+        add(f"time_to_quality_{name}_trained_s", curve.seconds, "s", f"{len(curve.points)} checks")
+        add(f"time_to_common_quality_{name}_s", first_within(curve.points, common), "s",
+            "until within 0.02 nats of the worst run's best")
     add("common_quality_target", common + QUALITY_MARGIN, "nats/char")
+    own = {name: first_within(curve.points, curve.best) for name, curve in curves.items()}
+    bound = "" if curves["paper"].plateaued else "at least: paper mode was still improving at --cap"
+    add("speedup_time_to_quality_batched_vs_paper", own["paper"] / own["batched"], "x",
+        f"each to within 0.02 of its own best{'; ' + bound if bound else ''}")
+    add("speedup_time_to_common_quality_batched_vs_paper",
+        first_within(curves["paper"].points, common) / first_within(curves["batched"].points, common), "x",
+        "to the same validation loss (common_quality_target)")
+    if use_bf16:
+        add("speedup_time_to_quality_bf16_vs_fp32", own["batched"] / own["batched_bf16"], "x",
+            "batched, each to within 0.02 of its own best")
 
     log("evaluation and sampling (the batched model):")
     model = models["batched"].eval()
@@ -268,7 +456,7 @@ def run_bench(args) -> list[dict]:
     one = sample_rate(model, vocab, 1, args.sample_chars, rounds=2)
     many = sample_rate(model, vocab, args.sample_batch, args.sample_chars)
     add("sample_chars_per_s_one_at_a_time", one, "chars/s")
-    add("sample_chars_per_s_batched", many, "chars/s")
+    add("sample_chars_per_s_batched", many, "chars/s", f"{args.sample_batch} tunes at once")
     add("sample_speedup_batched", many / one, "x")
     add("load_average_end", os.getloadavg()[0], "processes")
     add("bench_seconds", time.perf_counter() - started, "s")
@@ -276,10 +464,12 @@ def run_bench(args) -> list[dict]:
 
 
 def summary(rows: list[dict]) -> str:
-    """The readable table printed at the end."""
+    """The readable table printed at the end, with a note where a row needs one."""
     width = max(len(r["metric"]) for r in rows)
-    lines = [f"{'metric':<{width}}  {'value':>14}  unit", "-" * (width + 24)]
-    lines += [f"{r['metric']:<{width}}  {r['value']:>14,.4g}  {r['unit']}" for r in rows]
+    units = max(len(r["unit"]) for r in rows)
+    lines = [f"{'metric':<{width}}  {'value':>14}  {'unit':<{units}}  note", "-" * (width + units + 40)]
+    lines += [f"{r['metric']:<{width}}  {r['value']:>14,.4g}  {r['unit']:<{units}}  {r.get('note', '')}".rstrip()
+              for r in rows]
     return "\n".join(lines)
 
 
@@ -291,12 +481,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=6.0, help="measuring time of each training speed")
     p.add_argument("--rounds", type=int, default=3, help="turns the training speeds are measured in (best counts)")
-    p.add_argument("--budget", type=float, default=45.0, help="training seconds of each time-to-quality run")
-    p.add_argument("--evals", type=int, default=15, help="validation checks per time-to-quality run")
+    p.add_argument("--cap", type=float, default=CAP_DEFAULT,
+                   help="most training seconds of each time-to-quality run")
+    p.add_argument("--check-every", type=float, default=3.0,
+                   help="training seconds between validation checks of the time-to-quality runs")
+    p.add_argument("--patience", type=int, default=8,
+                   help="a run has plateaued when none of its last this many checks beat the best before them "
+                        "by more than --min-delta")
+    p.add_argument("--min-delta", type=float, default=0.005, help="nats/char")
+    p.add_argument("--smooth", type=int, default=4,
+                   help="the plateau rule also reads the running mean of this many checks (about one paper-mode epoch)")
     p.add_argument("--hidden", type=int, default=150)
     p.add_argument("--chunk", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=32, help="streams of the batched mode")
     p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--rnn-steps", type=int, default=2000,
+                   help="batch-1 windows the vanilla RNN trains with flushing off before its denormal timing")
+    p.add_argument("--rnn-lr", type=float, default=0.002, help="learning rate of that RNN (a checkpoint's own lr wins)")
+    p.add_argument("--rnn-checkpoint", default=None,
+                   help="start that RNN from this vanilla-RNN checkpoint (e.g. results/models/rnn-*/last.pt) "
+                        "instead of fresh weights")
     p.add_argument("--sample-batch", type=int, default=64, help="tunes sampled together")
     p.add_argument("--sample-chars", type=int, default=300, help="characters per sampled tune at most")
     p.add_argument("--matmul-size", type=int, default=2048)
@@ -306,12 +510,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main_bench(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("threads", "rounds", "hidden", "chunk", "batch_size", "evals", "sample_batch", "sample_chars",
-                 "matmul_size"):
+    for name in ("threads", "rounds", "hidden", "chunk", "batch_size", "patience", "smooth", "sample_batch",
+                 "sample_chars", "matmul_size"):
         if getattr(args, name) < 1:
             raise AbcrnnError(f"--{name.replace('_', '-')}: must be at least 1")
-    if args.seconds <= 0 or args.budget <= 0:
-        raise AbcrnnError("--seconds and --budget: must be positive")
+    if args.rnn_steps < 0:
+        raise AbcrnnError("--rnn-steps: must be 0 or more")
+    for name in ("seconds", "cap", "check_every", "lr", "rnn_lr"):
+        if not getattr(args, name) > 0:
+            raise AbcrnnError(f"--{name.replace('_', '-')}: must be positive")
+    if args.min_delta < 0:
+        raise AbcrnnError("--min-delta: must be 0 or positive")
     setup_torch(args.threads, "cpu")
     rows = run_bench(args)
     write_tsv(args.out, rows, ["metric", "value", "unit"])
