@@ -44,6 +44,7 @@ def test_bench_writes_every_metric(tmp_path, capsys):
         assert value[f"time_to_common_quality_{mode}_s"] <= value[f"time_to_quality_{mode}_s"]  # an easier target
     assert value["common_quality_target"] >= max(value["best_val_loss_paper"], value["best_val_loss_batched"])
     assert value["speedup_time_to_common_quality_batched_vs_paper"] > 0
+    assert value["load_average_max"] >= max(value["load_average_start"], value["load_average_end"])
     assert value["rnn_steps_before_timing"] == 3
     for what in ("weights", "optimizer_state", "hidden_states", "hidden_gradients"):
         assert 0 <= value[f"rnn_denormal_share_{what}"] <= 1

@@ -163,6 +163,7 @@ class Curve:
 
     points: list[tuple[float, float]]
     plateaued: bool  # False: stopped at the cap while still improving
+    loads: list[float]  # 1-minute load average at every check
 
     @property
     def best(self) -> float:
@@ -199,7 +200,7 @@ def train_to_plateau(session: Session, val: torch.Tensor, cap: float, every: flo
     The loss is checked after every `every` seconds of training (at least one window each); the
     checking time is not counted as training.
     """
-    points, trained, logged, flat = [], 0.0, 0.0, False
+    points, loads, trained, logged, flat = [], [], 0.0, 0.0, False
     while trained < cap and not flat:
         start = time.perf_counter()
         while True:
@@ -209,11 +210,12 @@ def train_to_plateau(session: Session, val: torch.Tensor, cap: float, every: flo
                 break
         trained += elapsed
         points.append((trained, stream_loss(session.model, val, eval_batch, chunk, "cpu")))
+        loads.append(os.getloadavg()[0])
         if trained - logged >= 30:
             logged = trained
             log(f"    {name}: {trained:.0f} s of training, validation loss {points[-1][1]:.4f}")
         flat = plateaued([loss for _, loss in points], patience, min_delta, smooth)
-    curve = Curve(points, flat)
+    curve = Curve(points, flat, loads)
     log(f"    {name}: {'plateaued' if curve.plateaued else 'stopped at the cap'} after {curve.seconds:.0f} s of "
         f"training, {len(points)} checks, best validation loss {curve.best:.4f}")
     return curve
@@ -351,6 +353,63 @@ def bf16_available() -> bool:
     return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
+def denormal_rows(add, train: torch.Tensor, rnn: CharRNN, lr: float, args) -> None:
+    log(f"denormal numbers (one thread; vanilla RNN at batch 1 after {args.rnn_steps} windows of training):")
+    with denormals_kept(args.threads):
+        penalty = denormal_penalty()
+        session = trained_rnn(train, rnn, lr, args.chunk, args.rnn_steps)
+        rates = denormal_rates(session, args.seconds, args.rounds)
+        shares = rnn_denormal_shares(session)
+    add("denormal_penalty_matmul", penalty["matmul"], "x",
+        "time on denormal / normal operands, flushing off (1 = this CPU has no penalty)")
+    add("denormal_penalty_elementwise", penalty["elementwise"], "x", "the same for x * 0.9 with a denormal result")
+    add("rnn_steps_before_timing", args.rnn_steps, "windows",
+        "batch-1 windows trained with flushing off" + (f", from {args.rnn_checkpoint}" if args.rnn_checkpoint else ""))
+    add("rnn_train_chars_per_s_denormals_kept", rates[False], "chars/s")
+    add("rnn_train_chars_per_s_denormals_flushed", rates[True], "chars/s")
+    add("speedup_flushing_denormals", rates[True] / rates[False], "x")
+    for what, share in shares.items():
+        add(f"rnn_denormal_share_{what}", share, "fraction", "after timing, denormals kept")
+
+
+def time_to_quality_runs(train: torch.Tensor, val: torch.Tensor, vocab_size: int, args,
+                         use_bf16: bool) -> tuple[dict[str, Curve], dict[str, CharRNN]]:
+    """Paper mode, batched mode (and batched bf16), each from the same start until plateau or cap."""
+    modes = {"paper": (1, "fp32"), "batched": (args.batch_size, "fp32")}
+    if use_bf16:
+        modes["batched_bf16"] = (args.batch_size, "bf16")
+    curves, models = {}, {}
+    for name, (streams, precision) in modes.items():
+        session = Session(fresh_model(vocab_size, args.hidden), train, streams, args.chunk, args.lr, precision)
+        curves[name] = train_to_plateau(session, val, args.cap, args.check_every, args.patience, args.min_delta,
+                                        args.batch_size, args.chunk, name, args.smooth)
+        models[name] = session.model
+    return curves, models
+
+
+def time_to_quality_rows(add, curves: dict[str, Curve]) -> None:
+    common = max(curve.best for curve in curves.values())
+    own = {name: first_within(curve.points, curve.best) for name, curve in curves.items()}
+    for name, curve in curves.items():
+        add(f"time_to_quality_{name}_s", own[name], "s", "training seconds until within 0.02 nats of this run's best")
+        add(f"best_val_loss_{name}", curve.best, "nats/char")
+        add(f"time_to_quality_{name}_plateaued", float(curve.plateaued), "1=yes 0=no",
+            "" if curve.plateaued else "0: stopped at --cap while still improving")
+        add(f"time_to_quality_{name}_trained_s", curve.seconds, "s", f"{len(curve.points)} checks")
+        add(f"time_to_common_quality_{name}_s", first_within(curve.points, common), "s",
+            "until within 0.02 nats of the worst run's best")
+    add("common_quality_target", common + QUALITY_MARGIN, "nats/char")
+    bound = "" if curves["paper"].plateaued else "; at least: paper mode was still improving at --cap"
+    add("speedup_time_to_quality_batched_vs_paper", own["paper"] / own["batched"], "x",
+        f"each to within 0.02 of its own best{bound}")
+    add("speedup_time_to_common_quality_batched_vs_paper",
+        first_within(curves["paper"].points, common) / first_within(curves["batched"].points, common), "x",
+        "to the same validation loss (common_quality_target)")
+    if "batched_bf16" in curves:
+        add("speedup_time_to_quality_bf16_vs_fp32", own["batched"] / own["batched_bf16"], "x",
+            "batched, each to within 0.02 of its own best")
+
+
 def run_bench(args) -> list[dict]:
     data_dir = Path(args.data_dir)
     vocab = Vocab.load(data_dir / "vocab.json")
@@ -367,8 +426,8 @@ def run_bench(args) -> list[dict]:
         rows.append({"metric": metric, "value": value, "unit": unit, "note": note})
         log(f"  {metric:<40} {value:>14,.4g} {unit}")
 
-    started = time.perf_counter()
-    add("load_average_start", os.getloadavg()[0], "processes", "1-minute load average before the benchmark")
+    started, loads = time.perf_counter(), [os.getloadavg()[0]]
+    add("load_average_start", loads[0], "processes", "1-minute load average before the benchmark")
     log(f"LSTM-{H}, one-hot input, chunk {chunk}, {len(train):,} training characters, vocabulary {V}, "
         f"{args.threads} threads on {platform.processor() or platform.machine()}")
 
@@ -388,6 +447,7 @@ def run_bench(args) -> list[dict]:
     if use_bf16:
         add("speedup_bf16_vs_fp32", speed["batched_bf16"] / batched, "x")
 
+    loads.append(os.getloadavg()[0])
     log("arithmetic rate:")
     peak = matmul_gflops(args.matmul_size)
     flops, useful = lstm_flops_per_char(V, H), lstm_flops_per_char(V, H, onehot_product=False)
@@ -399,54 +459,12 @@ def run_bench(args) -> list[dict]:
     add("fraction_of_peak_without_onehot_product", batched * useful / 1e9 / peak, "fraction",
         "of matmul_gflops, useful work only: the one-hot product counted as a row lookup")
 
-    log(f"denormal numbers (one thread; vanilla RNN at batch 1 after {args.rnn_steps} windows of training):")
-    with denormals_kept(args.threads):
-        penalty = denormal_penalty()
-        session = trained_rnn(train, rnn, rnn_lr, chunk, args.rnn_steps)
-        rates = denormal_rates(session, args.seconds, args.rounds)
-        shares = rnn_denormal_shares(session)
-    add("denormal_penalty_matmul", penalty["matmul"], "x",
-        "time on denormal / normal operands, flushing off (1 = this CPU has no penalty)")
-    add("denormal_penalty_elementwise", penalty["elementwise"], "x", "the same for x * 0.9 with a denormal result")
-    add("rnn_steps_before_timing", args.rnn_steps, "windows",
-        "batch-1 windows trained with flushing off" + (f", from {args.rnn_checkpoint}" if args.rnn_checkpoint else ""))
-    add("rnn_train_chars_per_s_denormals_kept", rates[False], "chars/s")
-    add("rnn_train_chars_per_s_denormals_flushed", rates[True], "chars/s")
-    add("speedup_flushing_denormals", rates[True] / rates[False], "x")
-    for what, share in shares.items():
-        add(f"rnn_denormal_share_{what}", share, "fraction", "after timing, denormals kept")
-
+    denormal_rows(add, train, rnn, rnn_lr, args)
+    loads.append(os.getloadavg()[0])
     log(f"time to quality (until the validation loss plateaus, at most {args.cap:g} s of training each):")
-    modes = {"paper": (1, "fp32"), "batched": (batch, "fp32")}
-    if use_bf16:
-        modes["batched_bf16"] = (batch, "bf16")
-    curves, models = {}, {}
-    for name, (streams, precision) in modes.items():
-        session = Session(fresh_model(V, H), train, streams, chunk, args.lr, precision)
-        curves[name] = train_to_plateau(session, val, args.cap, args.check_every, args.patience, args.min_delta,
-                                        batch, chunk, name, args.smooth)
-        models[name] = session.model
-    common = max(curve.best for curve in curves.values())
-    for name, curve in curves.items():
-        add(f"time_to_quality_{name}_s", first_within(curve.points, curve.best), "s",
-            "training seconds until within 0.02 nats of this run's best")
-        add(f"best_val_loss_{name}", curve.best, "nats/char")
-        add(f"time_to_quality_{name}_plateaued", float(curve.plateaued), "1=yes 0=no",
-            "0: stopped at --cap while still improving" if not curve.plateaued else "")
-        add(f"time_to_quality_{name}_trained_s", curve.seconds, "s", f"{len(curve.points)} checks")
-        add(f"time_to_common_quality_{name}_s", first_within(curve.points, common), "s",
-            "until within 0.02 nats of the worst run's best")
-    add("common_quality_target", common + QUALITY_MARGIN, "nats/char")
-    own = {name: first_within(curve.points, curve.best) for name, curve in curves.items()}
-    bound = "" if curves["paper"].plateaued else "at least: paper mode was still improving at --cap"
-    add("speedup_time_to_quality_batched_vs_paper", own["paper"] / own["batched"], "x",
-        f"each to within 0.02 of its own best{'; ' + bound if bound else ''}")
-    add("speedup_time_to_common_quality_batched_vs_paper",
-        first_within(curves["paper"].points, common) / first_within(curves["batched"].points, common), "x",
-        "to the same validation loss (common_quality_target)")
-    if use_bf16:
-        add("speedup_time_to_quality_bf16_vs_fp32", own["batched"] / own["batched_bf16"], "x",
-            "batched, each to within 0.02 of its own best")
+    curves, models = time_to_quality_runs(train, val, V, args, use_bf16)
+    time_to_quality_rows(add, curves)
+    loads += [load for curve in curves.values() for load in curve.loads]
 
     log("evaluation and sampling (the batched model):")
     model = models["batched"].eval()
@@ -458,7 +476,11 @@ def run_bench(args) -> list[dict]:
     add("sample_chars_per_s_one_at_a_time", one, "chars/s")
     add("sample_chars_per_s_batched", many, "chars/s", f"{args.sample_batch} tunes at once")
     add("sample_speedup_batched", many / one, "x")
-    add("load_average_end", os.getloadavg()[0], "processes")
+    loads.append(os.getloadavg()[0])
+    add("load_average_end", loads[-1], "processes")
+    busy = max(loads) > args.threads + 0.5
+    add("load_average_max", max(loads), "processes",
+        f"highest seen{': other work shared the cores, timings read low' if busy else ''}")
     add("bench_seconds", time.perf_counter() - started, "s")
     return rows
 
