@@ -101,29 +101,37 @@ def test_denormals_are_kept_inside_and_flushed_after():
     assert flushing_on()
 
 
-def test_plateau_rule():
-    assert not plateaued([3.0, 2.0], patience=2, min_delta=0.005)  # too few checks to tell
-    assert not plateaued([3.0, 2.0, 1.99, 1.994], patience=2, min_delta=0.005)  # 0.01 better than 2.0
-    assert plateaued([3.0, 2.0, 1.996, 2.1], patience=2, min_delta=0.005)  # 0.004 better only
-    assert not plateaued([3.0, 2.0, 2.3, 2.2, 1.9], patience=3, min_delta=0.005)
-    # batch-1 losses swing from check to check: a run whose mean still falls goes on ...
+def test_plateau_rule_counts_epochs_and_ignores_swings():
+    def flat(losses, patience=2.0, per_epoch=1):
+        return plateaued(losses, [(i + 1) / per_epoch for i in range(len(losses))], patience, 0.005)
+
+    assert not flat([3.0, 2.0])  # too few epochs to tell
+    assert not flat([3.0, 2.0, 1.99, 1.994])  # 0.01 better than 2.0
+    assert flat([3.0, 2.0, 1.996, 2.1])  # 0.004 better only
+    assert not flat([3.0, 2.0, 1.996, 2.1], patience=3.0)  # patience counts epochs, not checks
+    assert not flat([3.0, 2.0, 1.996, 2.1], per_epoch=2)  # two checks are one epoch
+    # batch-1 losses swing from check to check: a run whose epoch mean still falls goes on ...
     swinging = [2.0, 1.6, 1.9, 1.85, 1.55, 1.8, 1.75, 1.56, 1.7]
-    assert plateaued(swinging, patience=4, min_delta=0.005)
-    assert not plateaued(swinging, patience=4, min_delta=0.005, smooth=3)
+    assert plateaued(swinging, list(range(1, 10)), 4, 0.005)  # one check per epoch: the swings are the trend
+    assert not plateaued(swinging, [i / 3 for i in range(1, 10)], 4 / 3, 0.005)  # three per epoch: noise
     # ... and so does one whose latest check is a new best, whatever the mean says
-    assert not plateaued([2.0, 1.5, 1.5, 1.5, 1.5, 1.6, 1.6, 1.4], patience=3, min_delta=0.005, smooth=3)
-    assert plateaued([3.0, 2.0, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5], patience=3, min_delta=0.005, smooth=3)
+    assert not flat([2.0, 1.5, 1.5, 1.5, 1.5, 1.6, 1.6, 1.4], patience=1.5, per_epoch=2)
+    assert flat([3.0, 2.0, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5], patience=1.5, per_epoch=2)
 
 
 class StubSession:
-    """Training that takes no time; the validation losses come from a list."""
+    """Training that takes no time and does one epoch per check; the validation losses come from a list."""
 
     def __init__(self):
-        self.model, self.steps = torch.nn.Linear(1, 1), 0
+        self.model, self.checks = torch.nn.Linear(1, 1), 0
 
     def step(self):
-        self.steps += 1
         return 1
+
+    @property
+    def epochs(self):
+        self.checks += 1
+        return float(self.checks)
 
 
 def test_time_to_quality_run_stops_on_plateau_or_cap(monkeypatch):
@@ -132,6 +140,7 @@ def test_time_to_quality_run_stops_on_plateau_or_cap(monkeypatch):
     curve = train_to_plateau(StubSession(), None, cap=100.0, every=1e-4, patience=3, min_delta=0.005,
                              eval_batch=1, chunk=1)
     assert curve.plateaued and [loss for _, loss in curve.points] == [3.0, 2.0, 1.5, 1.499, 1.52, 1.498]
+    assert curve.epochs == [1, 2, 3, 4, 5, 6]
     assert curve.best == 1.498 and first_within(curve.points, curve.best) == curve.points[2][0]
 
     improving = (1 / n for n in itertools.count(1))  # never plateaus: stops at the cap

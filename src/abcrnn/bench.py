@@ -13,17 +13,19 @@ chunk 200 by default):
   counting the one-hot input product that the fused layer executes, once without it);
 * time to quality: paper mode, batched mode (and batched bf16) each train from the same start until
   the validation loss has plateaued (checked every --check-every seconds of training, checking time
-  not counted: among the last --patience checks, neither the loss nor its running mean over --smooth
-  checks beat the best before by more than --min-delta), or until --cap seconds of training. Reported are the training seconds until the loss
-  first came within 0.02 nats/char of that run's own best, until it first came within 0.02 of the
-  worst run's best (a target every run reached), each run's best, and whether it plateaued;
+  not counted: in the checks of the last --patience epochs, neither the loss nor its mean over an
+  epoch of checks beat the best before by more than --min-delta), or until --cap seconds of
+  training. Reported are the training seconds until the loss first came within 0.02 nats/char of
+  that run's own best, until it first came within 0.02 of the worst run's best (a target every run
+  reached), each run's best, and whether it plateaued;
 * denormal numbers: how much slower the CPU computes on denormal operands at all, and the training
   rate of a vanilla RNN (the paper's setup, batch 1) that first trained --rnn-steps windows with
   flushing off, so that the denormals training produces are there, timed with denormals kept and
   flushed, with the share of denormal values in its weights, optimizer state, hidden states and their
   gradients.
 
-Timings depend on what else the machine is doing: the load average before and after is recorded.
+Timings depend on what else the machine is doing: the load average before, after and at its highest
+is recorded.
 """
 
 from __future__ import annotations
@@ -89,7 +91,11 @@ class Session:
         self.x, self.y = stream_layout(data, batch)
         self.spans = windows(self.x.shape[1], chunk)
         self.counts = [int((self.y[:, w] >= 0).sum()) for w in self.spans]
-        self.next, self.state = 0, None
+        self.next, self.state, self.windows_done = 0, None, 0
+
+    @property
+    def epochs(self) -> float:
+        return self.windows_done / len(self.spans)
 
     def step(self) -> int:
         """Train on the next window; returns the characters it predicted."""
@@ -102,6 +108,7 @@ class Session:
         if not math.isfinite(loss.item()):
             raise AbcrnnError(f"benchmark training diverged (loss {loss.item()}); try a lower --lr")
         self.next += 1
+        self.windows_done += 1
         return self.counts[self.next - 1]
 
     def rate(self, seconds: float, warmup: int = 2) -> float:
@@ -162,6 +169,7 @@ class Curve:
     """A time-to-quality run: (training seconds, validation loss) at every check, and how it ended."""
 
     points: list[tuple[float, float]]
+    epochs: list[float]  # epochs trained at every check
     plateaued: bool  # False: stopped at the cap while still improving
     loads: list[float]  # 1-minute load average at every check
 
@@ -174,33 +182,43 @@ class Curve:
         return self.points[-1][0]
 
 
-def running_mean(values: list[float], window: int) -> list[float]:
-    """Mean of each value and the up to window-1 values before it."""
-    return [sum(values[max(0, i + 1 - window):i + 1]) / min(window, i + 1) for i in range(len(values))]
+def epoch_means(losses: list[float], epochs: list[float]) -> list[float]:
+    """Each loss averaged with those of the checks in the epoch of training before it."""
+    means = []
+    for i, now in enumerate(epochs):
+        window = [loss for loss, at in zip(losses[:i + 1], epochs[:i + 1]) if at > now - 1]
+        means.append(sum(window) / len(window))
+    return means
 
 
-def plateaued(losses: list[float], patience: int, min_delta: float, smooth: int = 1) -> bool:
-    """True when, within the last `patience` checks, neither the losses nor their running mean over
-    `smooth` checks beat the best before by more than `min_delta`.
+def plateaued(losses: list[float], epochs: list[float], patience: float, min_delta: float) -> bool:
+    """True when, in the checks of the last `patience` epochs, neither the loss nor its mean over an
+    epoch of checks beat the best of the earlier checks by more than `min_delta`.
 
-    At batch 1 the validation loss swings by 0.1-0.3 nats from check to check (the model leans
-    towards the tunes it saw last) while its trend still falls: neither one lucky low check nor the
-    noise left after averaging may end such a run.
+    Patience counts epochs (as `abcrnn train --patience` does), not checks: at batch 1 the validation
+    loss swings by 0.1-0.3 nats from check to check (the model leans towards the tunes it saw last)
+    while its trend still falls, and neither one lucky low check nor the noise left after averaging
+    over an epoch may end such a run.
     """
+    recent = [at > epochs[-1] - patience for at in epochs]
+    if all(recent):
+        return False
+
     def flat(values: list[float]) -> bool:
-        return len(values) > patience and min(values[-patience:]) > min(values[:-patience]) - min_delta
+        return (min(v for v, new in zip(values, recent) if new)
+                > min(v for v, new in zip(values, recent) if not new) - min_delta)
 
-    return flat(losses) and flat(running_mean(losses, smooth))
+    return flat(losses) and flat(epoch_means(losses, epochs))
 
 
-def train_to_plateau(session: Session, val: torch.Tensor, cap: float, every: float, patience: int,
-                     min_delta: float, eval_batch: int, chunk: int, name: str = "", smooth: int = 1) -> Curve:
+def train_to_plateau(session: Session, val: torch.Tensor, cap: float, every: float, patience: float,
+                     min_delta: float, eval_batch: int, chunk: int, name: str = "") -> Curve:
     """Train until the validation loss plateaus or `cap` training seconds have passed.
 
     The loss is checked after every `every` seconds of training (at least one window each); the
     checking time is not counted as training.
     """
-    points, loads, trained, logged, flat = [], [], 0.0, 0.0, False
+    points, epochs, loads, trained, logged, flat = [], [], [], 0.0, 0.0, False
     while trained < cap and not flat:
         start = time.perf_counter()
         while True:
@@ -209,15 +227,17 @@ def train_to_plateau(session: Session, val: torch.Tensor, cap: float, every: flo
             if elapsed >= min(every, cap - trained):
                 break
         trained += elapsed
+        epochs.append(session.epochs)
         points.append((trained, stream_loss(session.model, val, eval_batch, chunk, "cpu")))
         loads.append(os.getloadavg()[0])
         if trained - logged >= 30:
             logged = trained
-            log(f"    {name}: {trained:.0f} s of training, validation loss {points[-1][1]:.4f}")
-        flat = plateaued([loss for _, loss in points], patience, min_delta, smooth)
-    curve = Curve(points, flat, loads)
+            log(f"    {name}: {trained:.0f} s of training ({epochs[-1]:.1f} epochs), "
+                f"validation loss {points[-1][1]:.4f}")
+        flat = plateaued([loss for _, loss in points], epochs, patience, min_delta)
+    curve = Curve(points, epochs, flat, loads)
     log(f"    {name}: {'plateaued' if curve.plateaued else 'stopped at the cap'} after {curve.seconds:.0f} s of "
-        f"training, {len(points)} checks, best validation loss {curve.best:.4f}")
+        f"training ({epochs[-1]:.1f} epochs, {len(points)} checks), best validation loss {curve.best:.4f}")
     return curve
 
 
@@ -382,7 +402,7 @@ def time_to_quality_runs(train: torch.Tensor, val: torch.Tensor, vocab_size: int
     for name, (streams, precision) in modes.items():
         session = Session(fresh_model(vocab_size, args.hidden), train, streams, args.chunk, args.lr, precision)
         curves[name] = train_to_plateau(session, val, args.cap, args.check_every, args.patience, args.min_delta,
-                                        args.batch_size, args.chunk, name, args.smooth)
+                                        args.batch_size, args.chunk, name)
         models[name] = session.model
     return curves, models
 
@@ -395,7 +415,8 @@ def time_to_quality_rows(add, curves: dict[str, Curve]) -> None:
         add(f"best_val_loss_{name}", curve.best, "nats/char")
         add(f"time_to_quality_{name}_plateaued", float(curve.plateaued), "1=yes 0=no",
             "" if curve.plateaued else "0: stopped at --cap while still improving")
-        add(f"time_to_quality_{name}_trained_s", curve.seconds, "s", f"{len(curve.points)} checks")
+        add(f"time_to_quality_{name}_trained_s", curve.seconds, "s",
+            f"{curve.epochs[-1]:.1f} epochs, {len(curve.points)} checks")
         add(f"time_to_common_quality_{name}_s", first_within(curve.points, common), "s",
             "until within 0.02 nats of the worst run's best")
     add("common_quality_target", common + QUALITY_MARGIN, "nats/char")
@@ -507,12 +528,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="most training seconds of each time-to-quality run")
     p.add_argument("--check-every", type=float, default=3.0,
                    help="training seconds between validation checks of the time-to-quality runs")
-    p.add_argument("--patience", type=int, default=8,
-                   help="a run has plateaued when none of its last this many checks beat the best before them "
-                        "by more than --min-delta")
+    p.add_argument("--patience", type=float, default=4.0,
+                   help="epochs: a run has plateaued when its checks of the last this many epochs brought no loss "
+                        "(nor mean over an epoch of checks) more than --min-delta below the best before")
     p.add_argument("--min-delta", type=float, default=0.005, help="nats/char")
-    p.add_argument("--smooth", type=int, default=4,
-                   help="the plateau rule also reads the running mean of this many checks (about one paper-mode epoch)")
     p.add_argument("--hidden", type=int, default=150)
     p.add_argument("--chunk", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=32, help="streams of the batched mode")
@@ -532,13 +551,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main_bench(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("threads", "rounds", "hidden", "chunk", "batch_size", "patience", "smooth", "sample_batch",
-                 "sample_chars", "matmul_size"):
+    for name in ("threads", "rounds", "hidden", "chunk", "batch_size", "sample_batch", "sample_chars", "matmul_size"):
         if getattr(args, name) < 1:
             raise AbcrnnError(f"--{name.replace('_', '-')}: must be at least 1")
     if args.rnn_steps < 0:
         raise AbcrnnError("--rnn-steps: must be 0 or more")
-    for name in ("seconds", "cap", "check_every", "lr", "rnn_lr"):
+    for name in ("seconds", "cap", "check_every", "patience", "lr", "rnn_lr"):
         if not getattr(args, name) > 0:
             raise AbcrnnError(f"--{name.replace('_', '-')}: must be positive")
     if args.min_delta < 0:
