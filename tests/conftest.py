@@ -1,16 +1,24 @@
+"""Shared fixtures: the repository root, the tiny ABC corpus, and a small encoded data set with a trained run."""
 import os
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 # Deterministic, quiet torch on 2 shared cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from abcrnn.abc import join_tagged  # noqa: E402
+from abcrnn.vocab import Vocab  # noqa: E402
 
-@pytest.fixture
+BODIES = ["|:GAB c2d|e2f g2e|dcB A2G|F2G A3:|", "|:dfa afd|cea aec|dfa afd|e2c d3:|", "ABc dcB|AGF G3|]",
+          "|:g2e dBG|A2B cBA|G2E DEG|A3 A2B:|"]
+
+
+@pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
 
@@ -18,3 +26,54 @@ def root() -> Path:
 @pytest.fixture
 def tiny_dir() -> Path:
     return ROOT / "tests" / "data" / "tiny"
+
+
+def write_tiny_data(folder: Path, tunes: int = 24) -> dict:
+    """train/val/test .pt and vocab.json for a small corpus of made-up jigs; returns the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = [f"X:{i}\nT:Tune {i}\nR:jig\nM:6/8\nL:1/8\nK:{'GDAE'[i % 4]}\n{BODIES[i % 4]}\n{BODIES[(i * 3 + 1) % 4]}"
+            for i in range(tunes)]
+    train_end, val_end = tunes * 3 // 4, tunes * 7 // 8
+    splits = {"train": text[:train_end], "val": text[train_end:val_end], "test": text[val_end:]}
+    vocab = Vocab.build(join_tagged(splits["train"]))
+    vocab.save(folder / "vocab.json")
+    paths = {"vocab": folder / "vocab.json"}
+    for name, tunes_ in splits.items():
+        paths[name] = folder / f"{name}.pt"
+        torch.save(torch.tensor(vocab.encode(join_tagged(tunes_)), dtype=torch.long), paths[name])
+    return paths
+
+
+def tiny_train_argv(paths: dict, out_dir: Path, *extra: str) -> list[str]:
+    """`abcrnn train` flags for a seconds-long run on `paths` (later flags in `extra` win)."""
+    return ["--train", str(paths["train"]), "--val", str(paths["val"]), "--vocab", str(paths["vocab"]),
+            "--out-dir", str(out_dir), "--hidden", "16", "--chunk", "20", "--batch-size", "4", "--epochs", "3",
+            "--threads", "1", "--device", "cpu", *extra]
+
+
+@pytest.fixture
+def make_tiny_data():
+    """The function that writes a small encoded data set into a folder: make_tiny_data(folder, tunes=24)."""
+    return write_tiny_data
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> dict:
+    """Paths of a small encoded data set (train/val/test .pt, vocab.json), written once per session."""
+    return write_tiny_data(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture
+def train_argv():
+    """The function that builds `abcrnn train` flags: train_argv(paths, out_dir, *extra)."""
+    return tiny_train_argv
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_data, tmp_path_factory) -> tuple[Path, dict]:
+    """(run folder, data paths) of an LSTM trained 2 epochs on tiny_data; read it, do not change it."""
+    from abcrnn.train import build_parser, train
+
+    out = tmp_path_factory.mktemp("models") / "lstm-h16"
+    train(build_parser().parse_args(tiny_train_argv(tiny_data, out, "--epochs", "2")), log=lambda m: None)
+    return out, tiny_data

@@ -1,137 +1,15 @@
-"""The ABC reader on crafted messy files: every tune and every drop reason exactly."""
+"""ABC notation: comments, header fields, header and body, note letters, and bar lengths."""
 
-from collections import Counter
-from pathlib import Path
+import math
+from fractions import Fraction
 
 import pytest
+from abc_examples import ARGMAX, ONEILLS, tune
 
-from abcrnn.abc import (
-    Tune,
-    body,
-    decode_bytes,
-    header_fields,
-    join_tagged,
-    parse_header,
-    read_abc_bytes,
-    read_abc_text,
-    split_tagged,
-    strip_comment,
-)
-
-MESSY = Path(__file__).parent / "data" / "messy"
-
-
-def read(name: str, comments: str = "strip") -> tuple[list[Tune], Counter]:
-    return read_abc_bytes((MESSY / name).read_bytes(), name, comments)
-
-
-def texts(name: str, comments: str = "strip") -> list[str]:
-    return [t.text for t in read(name, comments)[0]]
-
-
-# --- line ends, encodings -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["crlf.abc", "cr.abc"])
-def test_crlf_and_lone_cr_line_ends_read_as_lf(name):
-    stem = name.split(".")[0].capitalize()
-    tunes, dropped = read(name)
-    assert [t.title for t in tunes] == [f"{stem} One", f"{stem} Two"]
-    assert all("\r" not in t.text for t in tunes)
-    assert tunes[0].text.split("\n")[-2:] == ["ABc def|", "gfe dcB|"]
-    assert not dropped
-
-
-def test_crlf_tunes_exactly():
-    assert texts("crlf.abc") == [
-        "X:1\nT:Crlf One\nM:6/8\nL:1/8\nK:D\nABc def|\ngfe dcB|",
-        "X:2\nT:Crlf Two\nM:2/4\nK:G\nGA Bc|",
-    ]
-
-
-def test_utf8_bom_is_not_part_of_the_first_tune():
-    assert texts("bom.abc") == ["X:1\nT:Café Bom\nK:G\nGABc|"]
-
-
-def test_windows_1252_file_is_decoded_to_unicode():
-    assert texts("cp1252.abc") == ["X:1\nT:“Smart” Quotes – Reel\nK:D\ndefg|"]
-
-
-def test_latin1_fallback_and_control_characters_make_a_tune_unreadable():
-    # Byte 0x90 has no Windows-1252 meaning: the file is Latin-1, where it is a control character.
-    tunes, dropped = read("latin1.abc")
-    assert [t.text for t in tunes] == ["X:1\nT:Garçon Latin\nK:A\nABcd|"]
-    assert dropped == Counter(unreadable=1)
-
-
-def test_decode_bytes_order():
-    assert decode_bytes("Café".encode("utf-8")) == "Café"
-    assert decode_bytes(b"\xef\xbb\xbfX:1") == "X:1"
-    assert decode_bytes(b"\x93q\x94") == "“q”"  # cp1252 before latin-1
-    assert decode_bytes(b"\x81") == "\x81"  # latin-1 never fails
-    assert decode_bytes("X:1 é".encode("utf-16")) == "X:1 é"
-
-
-def test_binary_garbage_in_a_tune_drops_only_that_tune():
-    tunes, dropped = read("unreadable.abc")
-    assert [(t.title, t.index) for t in tunes] == [("Fine", 2)]
-    assert dropped == Counter(unreadable=1)
-
-
-# --- structure: file header, separation, fields ---------------------------------------------------
-
-
-def test_file_header_before_first_x_belongs_to_no_tune():
-    tunes, dropped = read("file_header.abc")
-    assert [t.text for t in tunes] == ["X:1\nT:After Header\nK:Em\nEFG ABc|"]
-    assert not dropped
-
-
-def test_tunes_without_blank_lines_between_them():
-    tunes, _ = read("no_blank_lines.abc")
-    assert [t.text for t in tunes] == [
-        "X:1\nT:First\nK:G\nGABc|",
-        "X:2\nT:Second\nK:D\ndefg|",
-        "X:3\nT:Third\nK:A\nabcd|",
-    ]
-    assert [t.index for t in tunes] == [1, 2, 3]
-
-
-def test_fields_after_k_are_read_and_k_closes_the_header():
-    (tune,), _ = read("field_order.abc")
-    assert tune.text == "X:7\nT:Odd Order\nM:9/8\nL:1/8\nR:slip jig\nK:Bm\nB3 cde fed|"
-    assert (tune.X, tune.title, tune.key, tune.meter, tune.rhythm) == ("7", "Odd Order", "Bm", "9/8", "slip jig")
-
-
-def test_whitespace_is_stripped_and_field_lines_spelled_one_way():
-    assert texts("whitespace.abc") == ["X:5\nT:Spaced Out\nM:3/4\nK:G\nGAB  cde |\ndBG  AFD |"]
-
-
-def test_line_continuations_are_joined():
-    assert texts("continuation.abc") == ["X:1\nT:Long Title\nK:D\nabc def|gfe dcB|ABC DEF|\nAB cd|fed cBA|"]
-
-
-def test_header_only_and_keyless_tunes_are_dropped_and_free_text_ignored():
-    tunes, dropped = read("dropped.abc")
-    assert [(t.text, t.index) for t in tunes] == [("X:3\nT:Kept\nK:C\ncdef|", 3)]
-    assert dropped == Counter(no_music=2, fragment=1)
-
+from abcrnn.abc import (bar_check, body, header_complete, header_fields, header_text, join_tagged, meter_length,
+                        note_letters, split_tagged, strip_comment, unit_length)
 
 # --- comments ------------------------------------------------------------------------------------
-
-
-def test_comments_strip_removes_comments_but_not_percent_in_quotes():
-    (tune,), _ = read("comments.abc", "strip")
-    assert tune.text == 'X:1\nT:Comment Tune\nM:3/4\nK:A\n"A"abc "50% slower"def|\nABc \\%de|\ncBA|]'
-
-
-def test_comments_keep_leaves_them_but_header_values_are_clean():
-    (tune,), _ = read("comments.abc", "keep")
-    assert tune.text == (
-        "X:1\nT:Comment Tune % the title\n% a whole-line comment\n%%MIDI program 41\nM:3/4\nK:A % key of A\n"
-        '"A"abc "50% slower"def|  % trailing comment\nABc \\%de|\n%%MIDI transpose 2\ncBA|]'
-    )
-    assert (tune.title, tune.key, tune.meter) == ("Comment Tune", "A", "3/4")
 
 
 @pytest.mark.parametrize(
@@ -148,87 +26,19 @@ def test_strip_comment(line, expected):
     assert strip_comment(line) == expected
 
 
-# --- the corpus format ---------------------------------------------------------------------------
-
-
-def test_tagged_text_blocks_and_fragments():
-    tunes, dropped = read("tagged.txt")
-    assert [(t.text, t.index) for t in tunes] == [
-        ("X:1\nT:Tagged One\nK:G\nGABc dedB|", 1),
-        ("X:2\nT:Tagged Two\nM:3/4\nK:D\ndef gfe|", 4),
-    ]
-    assert dropped == Counter(fragment=3)  # no X:, empty, cut off before <end>
-
-
-def test_block_cut_off_by_the_next_start_is_a_fragment():
-    text = "<start>\nX:1\nT:Cut\nK:G\nGA\n<start>\nX:2\nT:Whole\nK:G\nGABc|\n<end>\n"
-    tunes, dropped = read_abc_text(text)
-    assert [t.title for t in tunes] == ["Whole"]
-    assert dropped == Counter(fragment=1)
-
-
-def test_reading_corpus_format_gives_back_the_tunes_written():
-    originals = texts("crlf.abc") + texts("field_order.abc") + texts("comments.abc")
-    assert [t.text for t in read_abc_text(join_tagged(originals))[0]] == originals
-
-
-# --- tag text: <start> and <end> inside tunes and free text ----------------------------------------
-
-
-def test_tag_text_in_an_abc_file_does_not_make_it_a_corpus_file():
-    # `<start>` in the file header, lyrics and free text used to turn the file into one cut-off block.
-    tunes, dropped = read("tag_text.abc")
-    assert [(t.text, t.index) for t in tunes] == [
-        ("X:1\nT:Plain Reel\nM:4/4\nK:D\ndefg abag|", 1),
-        ("X:4\nT:Quiet Jig\nM:6/8\nK:A\nabc cBA|", 4),
-        ("X:5\nT:Last One\nK:C\ncdef gfed|", 5),
-    ]
-    assert dropped == Counter(tag_in_text=2)  # `W: lyrics <start> here`, `T:The <end> of the Road`
-
-
-def test_tag_text_left_in_a_kept_comment_drops_the_tune():
-    tunes, dropped = read("tag_text.abc", "keep")
-    assert [t.index for t in tunes] == [1, 5]  # X:4 keeps its `% sing <end> softly` comment
-    assert dropped == Counter(tag_in_text=3)
-
-
-def test_corpus_file_blocks_end_only_at_an_end_line():
-    # `W:to the <end> we go` no longer ends its block: the whole tune is dropped, not kept cut short.
-    tunes, dropped = read("tagged_tag_text.txt")
-    assert [(t.text, t.index) for t in tunes] == [
-        ("X:1\nT:First Block\nK:G\nGABc|", 1),
-        ("X:4\nT:Indented Tags\nK:Em\nEFGA|", 4),  # tag lines with spaces and tabs around them
-        ("X:5\nT:After Them\nK:C\ncdef|", 5),
-    ]
-    assert dropped == Counter(tag_in_text=2)
-
-
-@pytest.mark.parametrize(
-    "text, titles, dropped",
-    [
-        ("X:1\nT:A <start> B\nK:G\nGABc|\n\nX:2\nT:Two\nK:G\nGABc|\n", ["Two"], {"tag_in_text": 1}),
-        ("X:1\nT:One\nK:G\nGABc|\n<end>\n\nX:2\nT:Two\nK:G\nGABc|\n", ["Two"], {"tag_in_text": 1}),
-        ("<start>X:1\nT:One\nK:G\nGABc|<end>\n", [], {}),  # tags not on their own lines: no corpus format
-        (" <start> \nX:1\nT:One\nK:G\nGABc|\n <end>\n", ["One"], {}),
-        ("<start>\nX:1\nT:One\nK:G\nGABc|\nW:<end> here\n", [], {"fragment": 1}),  # no <end> line
-    ],
-)
-def test_which_tag_text_is_a_tag(text, titles, dropped):
-    tunes, counts = read_abc_text(text)
-    assert [t.title for t in tunes] == titles and counts == Counter(dropped)
-
-
-def test_duplicates_are_the_corpus_stages_business():
-    # The reader keeps every readable tune; exact and near duplicates are dropped by `abcrnn corpus`.
-    assert len(read("duplicates.abc")[0]) == 4
-
-
 # --- header helpers ------------------------------------------------------------------------------
 
 
-def test_parse_header_reads_fields_wherever_k_stands():
-    fields = parse_header("X:1\nT:A\nK:G\nM:6/8\nR:jig\nGAB|\nM:3/4")
+def test_header_fields_not_to_key_reads_fields_wherever_k_stands():
+    fields = header_fields("X:1\nT:A\nK:G\nM:6/8\nR:jig\nGAB|\nM:3/4", to_key=False)
     assert fields == {"X": "1", "T": "A", "K": "G", "M": "6/8", "R": "jig"}
+
+
+def test_header_fields_to_key_stops_at_k_and_keeps_comments():
+    text = "X:1\nT:A % title\nK:G\nM:6/8\nGAB|"
+    assert header_fields(text) == {"X": "1", "T": "A % title", "K": "G"}
+    assert header_fields(text, to_key=False) == {"X": "1", "T": "A", "K": "G", "M": "6/8"}
+    assert header_fields("X:1\nT:A\n+:B\nK:G\nGAB|", to_key=False) == {"X": "1", "T": "A", "K": "G"}
 
 
 def test_existing_helpers_keep_their_behaviour():
@@ -237,3 +47,62 @@ def test_existing_helpers_keep_their_behaviour():
     assert body(tune) == "abc|\ndef|"
     assert split_tagged(join_tagged([tune, tune])) == [tune, tune]
     assert join_tagged([tune]) == f"<start>\n{tune}\n<end>\n"
+
+
+def test_header_text_is_the_header_through_the_first_k_line():
+    assert header_text("X:1\nT:Title\nK:D\nabc|\nK:G\ndef|") == "X:1\nT:Title\nK:D"
+    assert header_text("X:1\nT:No key\nabc|") is None
+
+
+def test_note_letters_leave_out_what_is_not_a_note():
+    text = 'X:1\nT:Title\nK:D\n"Am"A!trill!B {ag}c [K:G]d|\nW:words\n% comment\n+slide+e'
+    assert note_letters(text) == "ABcde"
+    assert note_letters("X:1\nT:No key\nABC") == ""
+
+
+# --- bar lengths ---------------------------------------------------------------------------------
+
+
+def test_header_complete_needs_x_t_m_k_but_not_l():
+    assert header_complete("X:1\nT:A\nM:6/8\nL:1/8\nK:D\nABc|")
+    assert header_complete("X:1\nT:A\nM:6/8\nK:D\nABc|")  # L: defaults from M:
+    assert not header_complete("X:1\nM:6/8\nL:1/8\nK:D\nABc|")  # no title
+    assert not header_complete("X:1\nT:A\nL:1/8\nK:D\nABc|")  # no meter
+    assert not header_complete("X:1\nT:A\nM:6/8\nL:1/8\nABc|")  # no key
+    assert not header_complete("ABc dBA|")
+
+
+def test_meter_and_default_unit_follow_abc_rules():
+    assert [meter_length(m) for m in ("C", "C|", "6/8", "2+3/8", "none", None)] == [
+        1, 1, Fraction(3, 4), Fraction(5, 8), None, None]
+    assert unit_length(None, Fraction(1, 2)) == Fraction(1, 16)  # 2/4: sixteenths
+    assert unit_length(None, Fraction(3, 4)) == Fraction(1, 8)
+    assert unit_length("1/4", Fraction(3, 4)) == Fraction(1, 4)
+
+
+@pytest.mark.parametrize("music, meter", [
+    ("GABc dedB|dBAG A4|]", "4/4"),
+    ("A/B/c/d/ e2 f3/2g/ a2|B>A G<F E2 D2|]", "4/4"),          # halves, dotted, broken rhythm
+    ("(3ABc d2 [CEG]2 z2|[G2B2d2] {ag}f2 !trill!e2 \"D\"d2|]", "4/4"),  # tuplet, chords, graces, annotations
+    ("D|G2A BAG|A2B c2d|[M:2/4] e2 d2|[L:1/16] e4 d4|]", "6/8"),  # pickup, inline meter and unit
+    ("ABc|\nM:3/4\nABc dBA|z6|]", "3/8"),                     # meter change on its own line
+    ("|:GAB cBA|1 GAB c3:|2 GAB c2B||", "6/8"),                # repeats and variant endings
+])
+def test_well_formed_bars_match_the_meter(music, meter):
+    judged, share = bar_check(tune(music, meter))
+    assert judged >= 2 and share == 1.0
+
+
+def test_wrong_bars_are_counted():
+    # the second bar is one eighth short in the middle of the tune, the third one eighth long
+    assert bar_check(tune("GABc dedB|dBAG A3|dBAG A4 B|GABc dedB|]")) == (4, 0.5)
+    # pickups at the start, the end and around a double bar are not judged
+    assert bar_check(tune("A|GABc dedB|dBAG A2||B|GABc dedB|A2")) == (2, 1.0)
+    judged, share = bar_check("X:1\nT:Free\nM:none\nK:G\nABc|def|")
+    assert judged == 0 and math.isnan(share)
+
+
+def test_real_oneills_tunes_score_high_and_the_argmax_loop_does_not():
+    shares = [bar_check(t)[1] for t in ONEILLS]
+    assert min(shares) >= 0.8 and sum(shares) / len(shares) >= 0.9
+    assert bar_check(ARGMAX)[1] == 0.0  # its two-beat bars under M:9/8

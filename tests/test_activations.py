@@ -3,8 +3,9 @@ import torch
 
 from abcrnn.activations import effect_sizes, header_mask, record_states
 from abcrnn.checkpoint import save_checkpoint
+from abcrnn.settings import RunSettings
 from abcrnn.cli import main
-from abcrnn.fileio import read_tsv
+from abcrnn.fileio import read_tsv, write_tsv
 from abcrnn.models import CharRNN
 from abcrnn.vocab import Vocab
 
@@ -46,10 +47,29 @@ def test_cli_writes_heatmaps_and_neuron_table(tmp_path):
     vocab = Vocab.build(TUNE)
     model = CharRNN(len(vocab), "lstm", hidden=16)
     ckpt = tmp_path / "run-a" / "best.pt"
-    save_checkpoint(ckpt, model, vocab, {"model": "lstm", "hidden": 16}, epoch=1)
-    assert main(["activations", "--checkpoint", str(ckpt), "--length", "120", "--plots-dir", str(tmp_path / "p"),
-                 "--table", str(tmp_path / "neurons.tsv")]) == 0
+    save_checkpoint(ckpt, model, vocab, RunSettings(model="lstm", hidden=16), epoch=1)
+    assert main(["activations", "--checkpoint", str(ckpt), "--length", "120", "--hidden-plot", str(tmp_path / "p" / "h.png"),
+                 "--cell-plot", str(tmp_path / "p" / "c.png"), "--table", str(tmp_path / "neurons.tsv")]) == 0
     rows = read_tsv(tmp_path / "neurons.tsv")
     assert {r["state"] for r in rows} == {"hidden", "cell"} and rows[0]["run"] == "run-a"
-    assert (tmp_path / "p" / "activations_hidden.png").stat().st_size > 10000
-    assert (tmp_path / "p" / "activations_cell.png").exists()
+    assert (tmp_path / "p" / "h.png").stat().st_size > 10000
+    assert (tmp_path / "p" / "c.png").stat().st_size > 10000
+
+
+def test_runs_table_picks_the_best_run_and_the_best_lstm(tmp_path, capsys):
+    torch.manual_seed(0)
+    vocab = Vocab.build(TUNE)
+    rows = []
+    for name, kind, val in (("gru-a", "gru", 1.0), ("lstm-b", "lstm", 1.5), ("lstm-c", "lstm", 1.2)):
+        save_checkpoint(tmp_path / "m" / name / "best.pt", CharRNN(len(vocab), kind, hidden=8), vocab,
+                        RunSettings(model=kind, hidden=8), epoch=1)
+        rows.append({"run": name, "model": kind, "val_loss": val})
+    write_tsv(tmp_path / "test_loss.tsv", rows, ["run", "model", "val_loss"])
+    argv = ["activations", "--runs", str(tmp_path / "test_loss.tsv"), "--models-dir", str(tmp_path / "m"),
+            "--length", "60", "--hidden-plot", str(tmp_path / "h.png"), "--table", str(tmp_path / "n.tsv")]
+    assert main([*argv, "--cell-plot", str(tmp_path / "c.png")]) == 0
+    chosen = {(r["state"], r["run"]) for r in read_tsv(tmp_path / "n.tsv")}
+    assert chosen == {("hidden", "gru-a"), ("cell", "lstm-c")}
+    write_tsv(tmp_path / "test_loss.tsv", rows[:1], ["run", "model", "val_loss"])
+    assert main([*argv, "--cell-plot", str(tmp_path / "c.png")]) == 1
+    assert "no LSTM run" in capsys.readouterr().err

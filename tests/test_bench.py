@@ -1,24 +1,25 @@
 import itertools
+import math
 
 import pytest
 import torch
 
-import abcrnn.bench as bench
-from abcrnn.bench import (CellLoop, denormal_share, denormals_kept, first_within, lstm_flops_per_char, main_bench,
-                          plateaued, train_to_plateau, unrolled_rnn_states)
-from abcrnn.checkpoint import save_checkpoint
+from abcrnn.bench import build_parser, lstm_flops_per_char
+from abcrnn.bench_training import CellLoop, checked_step, mode_trainers
 from abcrnn.cli import main
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv
 from abcrnn.models import CharRNN
+from abcrnn.settings import RunSettings
+from abcrnn.timetoquality import first_within, plateaued, train_to_plateau
+from abcrnn.train import Trainer
 from abcrnn.vocab import Vocab
-from test_train import write_tiny_data
 
 REQUIRED = ["train_chars_per_s_loop", "train_chars_per_s_paper", "train_chars_per_s_batched",
             "speedup_batched_vs_paper", "speedup_batched_vs_loop", "matmul_gflops", "fraction_of_peak",
             "eval_chars_per_s", "sample_speedup_batched", "time_to_quality_paper_s", "time_to_quality_batched_s"]
 TINY = ["--threads", "1", "--hidden", "8", "--chunk", "16", "--batch-size", "4", "--seconds", "0.05", "--cap", "0.4",
-        "--check-every", "0.1", "--patience", "2", "--rnn-steps", "3", "--sample-batch", "3", "--sample-chars", "10",
+        "--check-every", "0.1", "--patience", "2", "--sample-batch", "3", "--sample-chars", "10",
         "--matmul-size", "64", "--no-bf16"]
 TINY_FLOAT = torch.finfo(torch.float32).tiny
 
@@ -27,13 +28,18 @@ def flushing_on() -> bool:
     return (torch.full((4,), TINY_FLOAT) * 0.5).abs().max().item() == 0
 
 
-def test_bench_writes_every_metric(tmp_path, capsys):
-    write_tiny_data(tmp_path / "data", tunes=16)
+def test_bench_writes_every_metric(tmp_path, capsys, make_tiny_data):
+    make_tiny_data(tmp_path / "data", tunes=16)
     out = tmp_path / "benchmark.tsv"
     assert main(["bench", "--data-dir", str(tmp_path / "data"), "--out", str(out), *TINY]) == 0
     rows = {r["metric"]: r for r in read_tsv(out)}
     assert list(next(iter(rows.values()))) == ["metric", "value", "unit"]
-    value = {name: float(row["value"]) for name, row in rows.items()}
+    # the machine the timings were taken on (text rows, unit "text")
+    assert rows["machine_cpu"]["value"] and rows["machine_cpu"]["unit"] == "text"
+    assert rows["machine_cpu_capability"]["value"] == torch.backends.cpu.get_cpu_capability()
+    assert rows["machine_torch_version"]["value"] == torch.__version__
+    assert rows["machine_threads"]["value"] == "1" and rows["machine_threads"]["unit"] == "threads"
+    value = {name: float(row["value"]) for name, row in rows.items() if row["unit"] != "text"}
     for metric in REQUIRED:
         assert value[metric] > 0, metric
     assert rows["train_chars_per_s_batched"]["unit"] == "chars/s"
@@ -45,28 +51,12 @@ def test_bench_writes_every_metric(tmp_path, capsys):
     assert value["common_quality_target"] >= max(value["best_val_loss_paper"], value["best_val_loss_batched"])
     assert value["speedup_time_to_common_quality_batched_vs_paper"] > 0
     assert value["load_average_max"] >= max(value["load_average_start"], value["load_average_end"])
-    assert value["rnn_steps_before_timing"] == 3
-    for what in ("weights", "optimizer_state", "hidden_states", "hidden_gradients"):
-        assert 0 <= value[f"rnn_denormal_share_{what}"] <= 1
-    assert value["denormal_penalty_matmul"] > 0 and value["speedup_flushing_denormals"] > 0
+    assert not any("denormal" in name for name in rows)  # the denormal study is done (README, Speed)
     printed = capsys.readouterr().out
     assert "speedup_batched_vs_paper" in printed
     peak_lines = [line for line in printed.splitlines() if line.startswith("fraction_of_peak")]
     assert len(peak_lines) == 2 and all("one-hot" in line for line in peak_lines)  # says what each one counts
     assert flushing_on()  # the other stages rely on it
-
-
-def test_bench_times_a_trained_rnn_checkpoint_and_rejects_other_models(tmp_path, capsys):
-    paths = write_tiny_data(tmp_path / "data", tunes=16)
-    vocab = Vocab.load(paths["vocab"])
-    for kind in ("rnn", "lstm"):
-        save_checkpoint(tmp_path / f"{kind}.pt", CharRNN(len(vocab), kind, 8), vocab, {"model": kind, "hidden": 8}, 1)
-    argv = ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "b.tsv"), *TINY, "--rnn-checkpoint"]
-    with pytest.raises(AbcrnnError, match="--rnn-checkpoint .*lstm.pt: a vanilla RNN is needed, this is lstm"):
-        main_bench([*argv, str(tmp_path / "lstm.pt")])
-    assert not (tmp_path / "b.tsv").exists()  # refused before any measuring
-    assert main_bench([*argv, str(tmp_path / "rnn.pt")]) == 0
-    assert "rnn.pt" in capsys.readouterr().out
 
 
 def test_cell_loop_is_the_same_lstm_as_the_fused_layer():
@@ -78,27 +68,6 @@ def test_cell_loop_is_the_same_lstm_as_the_fused_layer():
     loop.head.load_state_dict(fused.head.state_dict())
     x = torch.randint(0, 7, (2, 9))
     torch.testing.assert_close(loop(x)[0], fused(x)[0])
-
-
-def test_unrolled_rnn_is_the_fused_vanilla_rnn():
-    """The step-by-step RNN whose hidden-state gradients the denormal count reads is the real model."""
-    torch.manual_seed(0)
-    model = CharRNN(7, "rnn", 5, layers=2)
-    x, state = torch.randint(0, 7, (3, 6)), torch.randn(2, 3, 5)
-    states, logits = unrolled_rnn_states(model, x, state)
-    fused_logits, fused_state = model(x, state)
-    torch.testing.assert_close(logits, fused_logits)
-    assert len(states) == 2 * 6
-    torch.testing.assert_close(states[-1], fused_state[-1])
-
-
-def test_denormals_are_kept_inside_and_flushed_after():
-    assert denormal_share([torch.tensor([0.0, 1.0, TINY_FLOAT, -TINY_FLOAT / 4])]) == 0.0  # flushed to 0
-    with denormals_kept(threads=1):
-        values = torch.tensor([0.0, 1.0, TINY_FLOAT, -TINY_FLOAT]) * torch.tensor([1.0, 1.0, 1.0, 0.25])
-        assert denormal_share([values, torch.zeros(4)]) == 1 / 8  # only the last value, of 8
-        assert not flushing_on()
-    assert flushing_on()
 
 
 def test_plateau_rule_counts_epochs_and_ignores_swings():
@@ -119,35 +88,62 @@ def test_plateau_rule_counts_epochs_and_ignores_swings():
     assert flat([3.0, 2.0, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5, 1.5], patience=1.5, per_epoch=2)
 
 
-class StubSession:
-    """Training that takes no time and does one epoch per check; the validation losses come from a list."""
+class StubTrainer:
+    """Training that takes no time and does one epoch per check; its loss comes from `loss`."""
 
-    def __init__(self):
-        self.model, self.checks = torch.nn.Linear(1, 1), 0
+    def __init__(self, loss=1.0):
+        self.loss, self.checks = loss, 0
 
     def step(self):
-        return 1
+        return torch.tensor(self.loss), torch.tensor(0.0), 1
 
     @property
-    def epochs(self):
+    def epochs_done(self):
         self.checks += 1
         return float(self.checks)
 
 
-def test_time_to_quality_run_stops_on_plateau_or_cap(monkeypatch):
+def test_time_to_quality_run_stops_on_plateau_or_cap():
     losses = iter([3.0, 2.0, 1.5, 1.499, 1.52, 1.498, 1.0])
-    monkeypatch.setattr(bench, "stream_loss", lambda *args: next(losses))
-    curve = train_to_plateau(StubSession(), None, cap=100.0, every=1e-4, patience=3, min_delta=0.005,
-                             eval_batch=1, chunk=1)
+    curve = train_to_plateau(StubTrainer(), lambda: next(losses), cap=100.0, every=1e-4, patience=3,
+                             min_delta=0.005)
     assert curve.plateaued and [loss for _, loss in curve.points] == [3.0, 2.0, 1.5, 1.499, 1.52, 1.498]
     assert curve.epochs == [1, 2, 3, 4, 5, 6]
     assert curve.best == 1.498 and first_within(curve.points, curve.best) == curve.points[2][0]
 
     improving = (1 / n for n in itertools.count(1))  # never plateaus: stops at the cap
-    monkeypatch.setattr(bench, "stream_loss", lambda *args: next(improving))
-    curve = train_to_plateau(StubSession(), None, cap=0.01, every=1e-3, patience=3, min_delta=0.005,
-                             eval_batch=1, chunk=1)
+    curve = train_to_plateau(StubTrainer(), lambda: next(improving), cap=0.01, every=1e-3, patience=3,
+                             min_delta=0.005)
     assert not curve.plateaued and curve.seconds >= 0.01 and len(curve.points) >= 2
+
+
+def test_diverged_benchmark_training_stops_with_one_line():
+    assert checked_step(StubTrainer()) == 1
+    with pytest.raises(AbcrnnError, match=r"^benchmark training diverged \(loss nan\); try a lower --lr$"):
+        checked_step(StubTrainer(math.nan))
+    with pytest.raises(AbcrnnError, match="diverged"):
+        train_to_plateau(StubTrainer(math.inf), lambda: 1.0, cap=1.0, every=0.1, patience=1, min_delta=0)
+
+
+def test_modes_are_abcrnn_train_runs_from_the_same_start(tiny_data):
+    """Every mode is a train.Trainer with the settings `abcrnn train` would get; all start alike."""
+    args = build_parser().parse_args(["--hidden", "8", "--chunk", "16", "--batch-size", "4", "--threads", "1"])
+    vocab = Vocab.load(tiny_data["vocab"])
+    train, val = torch.load(tiny_data["train"]), torch.load(tiny_data["val"])
+    trainers = mode_trainers(args, vocab, train, val, ("loop", "paper", "batched", "batched_bf16"))
+    assert all(type(t) is Trainer for t in trainers.values())
+    assert trainers["batched"].s == RunSettings(hidden=8, chunk=16, batch_size=4, device="cpu", threads=1)
+    assert trainers["paper"].s.batch_size == 1 and trainers["loop"].s.batch_size == 1
+    assert trainers["batched_bf16"].s.precision == "bf16"
+    assert isinstance(trainers["loop"].model, CellLoop) and isinstance(trainers["paper"].model, CharRNN)
+    for name in ("batched", "batched_bf16"):
+        for a, b in zip(trainers["paper"].model.parameters(), trainers[name].model.parameters()):
+            assert torch.equal(a, b)
+    chars = checked_step(trainers["paper"])
+    assert chars == 16 and trainers["paper"].epochs_done == 1 / len(trainers["paper"].spans)
+    # the defaults: the batched mode is the default grid point of `abcrnn train`
+    defaults = build_parser().parse_args([])
+    assert mode_trainers(defaults, vocab, train, val, ("batched",))["batched"].s.run_name() == RunSettings().run_name()
 
 
 def test_flop_count_and_time_to_quality():

@@ -5,9 +5,8 @@ import json
 import pytest
 import torch
 
-from abcrnn.checkpoint import load_checkpoint, save_checkpoint
+from abcrnn.checkpoint import FORMAT, load_checkpoint
 from abcrnn.cli import main
-from abcrnn.models import CharRNN
 from abcrnn.vocab import Vocab
 
 
@@ -35,7 +34,7 @@ def test_non_utf8_text_is_one_line(tmp_path, capsys):
 
 
 def test_damaged_checkpoints_and_vocabularies(tmp_path, capsys):
-    torch.save({"format": "abcrnn-checkpoint-1", "settings": {}}, tmp_path / "nov.pt")
+    torch.save({"format": FORMAT, "settings": {}}, tmp_path / "nov.pt")
     (tmp_path / "junk.pt").write_text("not a checkpoint\nat all\n")
     (tmp_path / "list.json").write_text(json.dumps(["a", "b"]))
     for path, expected in ((tmp_path / "nov.pt", "damaged abcrnn checkpoint"),

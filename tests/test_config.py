@@ -70,7 +70,7 @@ def test_grid_expands_to_named_runs_with_per_model_learning_rates():
     runs = expand_grid(grid)
     assert list(runs) == ["lstm-h50-l1-c200-lr0.01-b32-d0", "lstm-h150-l1-c200-lr0.01-b32-d0",
                           "rnn-h50-l1-c200-lr0.002-b32-d0", "rnn-h150-l1-c200-lr0.002-b32-d0"]
-    assert runs["rnn-h50-l1-c200-lr0.002-b32-d0"]["lr"] == 0.002
+    assert runs["rnn-h50-l1-c200-lr0.002-b32-d0"].lr == 0.002
     # Adding a value keeps the names of the existing runs, so their results are reused.
     grid["hidden"].append(200)
     assert set(runs) < set(expand_grid(grid))

@@ -8,8 +8,7 @@ from abcrnn.cli import main
 from abcrnn.evaluate import TEST_COLUMNS
 from abcrnn.fileio import read_tsv, write_tsv
 from abcrnn.models import CharRNN
-from abcrnn.train import METRICS_COLUMNS, build_parser, stream_loss, train
-from test_train import train_argv, write_tiny_data
+from abcrnn.train import METRICS_COLUMNS, stream_loss
 
 
 def full_cross_entropy(model, ids):
@@ -32,20 +31,11 @@ def test_stream_loss_equals_direct_cross_entropy(cell):
         assert stream_loss(model, ids, batch=3, chunk=37, device="cpu") == pytest.approx(direct, rel=1e-5)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("eval")
-    data = write_tiny_data(root / "data")
-    out = root / "models" / "lstm-h16"
-    train(build_parser().parse_args(train_argv(data, out, "--epochs", "2")), log=lambda m: None)
-    return data, out
-
-
-def test_evaluate_writes_one_row_with_the_test_loss(trained, tmp_path):
-    data, run = trained
+def test_evaluate_writes_one_row_with_the_test_loss(trained_run, tmp_path):
+    run, data = trained_run
     out = tmp_path / "test.tsv"
     argv = ["evaluate", "--checkpoint", str(run / "best.pt"), "--data", str(data["test"]), "--out", str(out),
-            "--batch-size", "2", "--chunk", "15", "--threads", "1", "--device", "cpu"]
+            "--threads", "1", "--device", "cpu"]
     assert main(argv) == 0
     rows = read_tsv(out)
     assert len(rows) == 1 and list(rows[0]) == TEST_COLUMNS
@@ -54,7 +44,11 @@ def test_evaluate_writes_one_row_with_the_test_loss(trained, tmp_path):
     from abcrnn.checkpoint import load_checkpoint
 
     model, _, payload = load_checkpoint(run / "best.pt")
-    expected = stream_loss(model, torch.load(data["test"], weights_only=True), 2, 15, "cpu")
+    # scored with the run's own layout (train_argv: 4 streams, chunk 20), read from the checkpoint
+    assert (payload["settings"].batch_size, payload["settings"].chunk) == (4, 20)
+    expected = stream_loss(model, torch.load(data["test"], weights_only=True), 4, 20, "cpu")
+    other = stream_loss(model, torch.load(data["test"], weights_only=True), 2, 15, "cpu")
+    assert expected != other
     assert float(row["test_loss"]) == pytest.approx(expected, abs=1e-6)
     assert float(row["test_bits"]) == pytest.approx(expected / math.log(2), abs=1e-5)
     assert int(row["params"]) == model.num_params()
@@ -78,35 +72,53 @@ def fake_run(folder, name, model, hidden, val, test, epochs=4):
     return folder
 
 
+def tables_argv(runs, tables, plots, *extra) -> list[str]:
+    return ["tables", "--tests", *(str(r / "test.tsv") for r in runs), "--metrics", *(str(r / "metrics.tsv") for r in runs),
+            "--test-loss", str(tables / "test_loss.tsv"), "--best-run", str(tables / "best_run.tsv"),
+            "--loss-curves", str(plots / "loss_curves.png"), "--test-loss-plot", str(plots / "test_loss.png"), *extra]
+
+
 def test_tables_collects_runs_and_draws_every_plot(tmp_path):
     runs = [fake_run(tmp_path / "m" / "rnn-h150", "rnn-h150", "rnn", 150, 1.9, 1.95),
             fake_run(tmp_path / "m" / "lstm-h50", "lstm-h50", "lstm", 50, 1.6, 1.65),
             fake_run(tmp_path / "m" / "lstm-h150", "lstm-h150", "lstm", 150, 1.4, 1.45)]
     tables, plots = tmp_path / "tables", tmp_path / "plots"
-    assert main(["tables", "--runs", *map(str, runs), "--out-dir", str(tables), "--plots-dir", str(plots)]) == 0
+    argv = tables_argv(runs, tables, plots, "--rnn-vs-lstm", str(plots / "rnn_vs_lstm.png"),
+                       "--hidden-sweep", str(plots / "hidden_sweep.png"))
+    assert main(argv) == 0
     rows = read_tsv(tables / "test_loss.tsv")
     assert [r["run"] for r in rows] == ["lstm-h150", "lstm-h50", "rnn-h150"]
     assert list(rows[0]) == TEST_COLUMNS
     best = read_tsv(tables / "best_run.tsv")
     assert len(best) == 1 and best[0]["run"] == "lstm-h150"
-    for name in ("loss_curves", "rnn_vs_lstm", "hidden_sweep", "test_loss"):
-        assert (plots / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in plots.iterdir()) == ["hidden_sweep.png", "loss_curves.png", "rnn_vs_lstm.png",
+                                                       "test_loss.png"]
+    for path in plots.iterdir():
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     first = (tables / "test_loss.tsv").read_bytes()
-    main(["tables", "--runs", *map(str, runs), "--out-dir", str(tables), "--plots-dir", str(plots)])
+    main(argv)
     assert (tables / "test_loss.tsv").read_bytes() == first  # reruns give identical tables
 
 
-def test_tables_skips_comparisons_that_have_nothing_to_compare(tmp_path, capsys):
+def test_tables_draws_only_the_plots_asked_for(tmp_path):
+    runs = [fake_run(tmp_path / "m" / "rnn-h150", "rnn-h150", "rnn", 150, 1.9, 1.95),
+            fake_run(tmp_path / "m" / "lstm-h150", "lstm-h150", "lstm", 150, 1.4, 1.45)]
+    plots = tmp_path / "plots"
+    assert main(tables_argv(runs, tmp_path / "t", plots)) == 0
+    assert sorted(p.name for p in plots.iterdir()) == ["loss_curves.png", "test_loss.png"]
+
+
+def test_a_comparison_with_nothing_to_compare_is_one_line(tmp_path, capsys):
     run = fake_run(tmp_path / "m" / "only", "only", "lstm", 150, 1.4, 1.45)
     plots = tmp_path / "plots"
-    assert main(["tables", "--runs", str(run), "--out-dir", str(tmp_path / "t"), "--plots-dir", str(plots)]) == 0
-    assert (plots / "loss_curves.png").exists() and (plots / "test_loss.png").exists()
-    assert not (plots / "rnn_vs_lstm.png").exists() and not (plots / "hidden_sweep.png").exists()
-    err = capsys.readouterr().err
-    assert "rnn_vs_lstm.png skipped" in err and "hidden_sweep.png skipped" in err
+    for flag_, name in (("--rnn-vs-lstm", "two model types"), ("--hidden-sweep", "differ only in hidden size")):
+        assert main(tables_argv([run], tmp_path / "t", plots, flag_, str(plots / "x.png"))) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and name in err and "x.png" in err, err
+    assert not (plots / "x.png").exists()
 
 
 def test_tables_names_a_run_without_test_results(tmp_path, capsys):
     (tmp_path / "untested").mkdir()
-    assert main(["tables", "--runs", str(tmp_path / "untested"), "--out-dir", str(tmp_path / "t")]) == 1
+    assert main(tables_argv([tmp_path / "untested"], tmp_path / "t", tmp_path / "p")) == 1
     assert "untested/test.tsv" in capsys.readouterr().err

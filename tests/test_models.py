@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from abcrnn.errors import AbcrnnError
 from abcrnn.models import CharRNN, build_model, detach_state
+from abcrnn.settings import RunSettings
 
 CELLS = ["rnn", "lstm", "gru"]
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -69,7 +70,7 @@ def test_tiny_model_learns_a_tiny_corpus_well_below_unigram_entropy():
     counts = Counter(text)
     unigram = -sum(n / len(text) * math.log(n / len(text)) for n in counts.values())
     torch.manual_seed(0)
-    model = build_model(len(symbols), {"model": "lstm", "hidden": 48})
+    model = build_model(len(symbols), RunSettings(model="lstm", hidden=48))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     x, y = ids[:-1].view(1, -1), ids[1:].view(1, -1)
     for _ in range(12):
@@ -91,4 +92,4 @@ def test_tiny_model_learns_a_tiny_corpus_well_below_unigram_entropy():
                                           ({"init": "zeros"}, "init"), ({"dropout": 1.5}, "dropout")])
 def test_bad_model_options_name_the_option(kwargs, word):
     with pytest.raises(AbcrnnError, match=word):
-        CharRNN(10, **kwargs)
+        RunSettings(**kwargs)

@@ -12,7 +12,7 @@ import pytest
 from abcrnn.cli import main as cli
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv
-from abcrnn.render import RENDER_COLUMNS, Settings, abc2midi_messages, render_dir, render_tune
+from abcrnn.render import RENDER_COLUMNS, Settings, abc2midi_messages, render_files, render_tune
 
 DATA = Path(__file__).parent / "data" / "render"
 needs_abc = pytest.mark.skipif(not (shutil.which("abc2midi") and shutil.which("abcm2ps")),
@@ -70,7 +70,7 @@ def test_hanging_renderer_is_killed_and_the_rest_goes_on(tmp_path, monkeypatch):
     copy_tunes(tunes, "valid.abc", "broken.abc")
     # a shell that waits on a child: killing only the shell would leave the pipe open
     monkeypatch.setenv("ABCRNN_ABC2MIDI", fake_program(tmp_path, "abc2midi-hangs", "sleep 30 & wait"))
-    results = render_dir(tunes, Settings(midi=True, score=False, timeout=0.5), threads=2)
+    results = render_files(sorted(tunes.glob("*.abc")), Settings(midi=True, score=False, timeout=0.5), threads=2)
     assert [r.file for r in results] == ["broken.abc", "valid.abc"]
     for r in results:
         assert r.timed_out is True and r.midi_ok is False and "timed out after 0.5 s" in r.message
@@ -87,29 +87,41 @@ def test_missing_program_says_how_to_install(tmp_path, monkeypatch, capsys):
     copy_tunes(tmp_path, "valid.abc")
     monkeypatch.setenv("ABCRNN_ABC2MIDI", "no-such-abc2midi")
     with pytest.raises(AbcrnnError, match=r"no-such-abc2midi: not found on PATH.*apt-get install abcmidi"):
-        render_dir(tmp_path, MIDI_ONLY)
+        render_files([tmp_path / "valid.abc"], MIDI_ONLY)
     monkeypatch.setenv("ABCRNN_ABCM2PS", "no-such-abcm2ps")
-    assert cli(["render", "--dir", str(tmp_path), "--no-midi"]) == 1
+    assert cli(["render", "--dir", str(tmp_path), "--no-midi", "--out", str(tmp_path / "r.tsv")]) == 1
     assert "apt-get install abcm2ps" in capsys.readouterr().err
 
 
 @needs_abc
-def test_cli_renders_a_test_set_baseline(tmp_path):
-    out = tmp_path / "baseline"
-    args = ["render", "--from-tagged", str(DATA / "oneills.txt"), "--limit", "3", "--seed", "1", "--dir", str(out),
-            "--no-score", "--threads", "2"]
-    assert cli(args) == 0
-    rows = read_tsv(out / "render.tsv")
+def test_cli_renders_a_test_set_baseline_into_its_own_folder(tmp_path):
+    tunes, rendered = tmp_path / "baseline", tmp_path / "baseline" / "rendered"
+    choose = ["baseline", "--test", str(DATA / "oneills.txt"), "--count", "3", "--seed", "1",
+              "--out", str(tunes / "tunes.tsv")]
+    assert cli(choose) == 0
+    abc = [str(tunes / f"0{n}.abc") for n in (1, 2, 3)]
+    render = ["render", "--tunes", *abc, "--out-dir", str(rendered), "--out", str(tunes / "render.tsv"),
+              "--no-score", "--threads", "2"]
+    assert cli(render) == 0
+    rows = read_tsv(tunes / "render.tsv")
     assert list(rows[0]) == RENDER_COLUMNS
     assert [r["file"] for r in rows] == ["01.abc", "02.abc", "03.abc"]
     # O'Neill's transcriptions often tie different notes, which abc2midi reports as errors
     assert all(r["midi_ok"] in ("True", "False") and int(r["notes"]) > 20 and r["score_ok"] == "" for r in rows)
-    first = (out / "01.abc").read_text()
+    first = (tunes / "01.abc").read_text()
     assert first.startswith("X:") and "<start>" not in first
-    assert cli(args) == 0  # the same seed picks the same tunes, and reruns leave no stale files
-    assert (out / "01.abc").read_text() == first
-    assert sorted(p.name for p in out.iterdir()) == ["01.abc", "01.mid", "02.abc", "02.mid", "03.abc", "03.mid",
-                                                      "render.tsv", "tunes.tsv"]
+    assert cli(choose) == 0 and cli(render) == 0  # the same seed picks the same tunes
+    assert (tunes / "01.abc").read_text() == first
+    assert sorted(p.name for p in tunes.iterdir()) == ["01.abc", "02.abc", "03.abc", "render.tsv", "rendered",
+                                                       "tunes.tsv"]
+    assert sorted(p.name for p in rendered.iterdir()) == ["01.mid", "02.mid", "03.mid"]
+
+
+def test_baseline_with_fewer_test_tunes_than_asked_names_the_key(tmp_path, capsys):
+    assert cli(["baseline", "--test", str(DATA / "oneills.txt"), "--count", "100000",
+                "--out", str(tmp_path / "tunes.tsv")]) == 1
+    assert "sample.baseline_tunes" in capsys.readouterr().err
+    assert not (tmp_path / "tunes.tsv").exists()
 
 
 @pytest.mark.skipif(not (shutil.which("abc2midi") and shutil.which("fluidsynth")

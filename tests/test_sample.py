@@ -9,6 +9,7 @@ import torch
 
 from abcrnn.abc import END, START, join_tagged, split_tagged
 from abcrnn.checkpoint import save_checkpoint
+from abcrnn.settings import RunSettings
 from abcrnn.cli import main as cli
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv, write_tsv
@@ -19,7 +20,7 @@ from abcrnn.vocab import Vocab
 DATA = Path(__file__).parent / "data" / "render"
 TEST_SPLIT = DATA / "oneills.txt"
 TUNE = "X:1\nT:Loop\nM:4/4\nL:1/8\nK:G\nGABc dedB|dBAG A4|]"
-SETTINGS = {"model": "lstm", "hidden": 48, "layers": 1}
+SETTINGS = RunSettings(model="lstm", hidden=48, layers=1)
 
 
 def random_model(vocab: Vocab, seed: int = 0, kind: str = "lstm") -> CharRNN:
@@ -151,11 +152,12 @@ def test_bad_options_are_clear_errors(corpus_vocab):
 def test_cli_writes_numbered_tunes_and_table(checkpoint, tmp_path):
     out = tmp_path / "samples" / "0.5"
     out.mkdir(parents=True)
-    (out / "07.abc").write_text("stale tune from an earlier run\n")
-    (out / "07.mid").write_bytes(b"stale")
     (out / "notes.txt").write_text("the user's own file\n")
-    rc = cli(["sample", "--checkpoint", str(checkpoint), "--temperature", "0.5", "--prime", "start",
-              "-n", "3", "--max-chars", "300", "--seed", "4", "--out-dir", str(out)])
+    argv = ["sample", "--checkpoint", str(checkpoint), "--temperature", "0.5", "--prime", "start",
+            "--max-chars", "300", "--seed", "4", "--out-dir", str(out)]
+    assert cli([*argv, "-n", "7"]) == 0
+    assert (out / "07.abc").exists()
+    rc = cli([*argv, "-n", "3"])  # a smaller set replaces the earlier one, tunes 04-07 included
     assert rc == 0
     assert sorted(p.name for p in out.iterdir()) == ["01.abc", "02.abc", "03.abc", "notes.txt", "raw.txt",
                                                       "samples.tsv"]
@@ -167,6 +169,23 @@ def test_cli_writes_numbered_tunes_and_table(checkpoint, tmp_path):
     assert rows[0]["prime"] == "<start>\\n"
     raw = (out / "raw.txt").read_text()
     assert raw.count(END) == 3 and "sample 02 | seed 5" in raw
+
+
+def test_cli_never_overwrites_files_it_did_not_write(checkpoint, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "1.abc").write_text("X:1\nT:mine\nK:D\nabc|\n")
+    (out / "raw.txt").write_text("my notes\n")
+    argv = ["sample", "--checkpoint", str(checkpoint), "--prime", "start", "-n", "2", "--max-chars", "30",
+            "--out-dir", str(out)]
+    assert cli(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "raw.txt, which abcrnn sample did not write" in err
+    assert sorted(p.name for p in out.iterdir()) == ["1.abc", "raw.txt"]
+    assert (out / "raw.txt").read_text() == "my notes\n"
+    (out / "raw.txt").unlink()
+    assert cli(argv) == 0  # files with other names are left alone
+    assert (out / "1.abc").read_text() == "X:1\nT:mine\nK:D\nabc|\n"
 
 
 def test_cli_best_run_prints_to_stdout(checkpoint, tmp_path, capsys):

@@ -9,48 +9,22 @@ from pathlib import Path
 import pytest
 import torch
 
-from abcrnn.abc import join_tagged
 from abcrnn.checkpoint import load_checkpoint
 from abcrnn.cli import main
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv
 from abcrnn.train import IGNORE, METRICS_COLUMNS, build_parser, stream_layout, train, windows
-from abcrnn.vocab import Vocab
 
 LOSSES = ["epoch", "train_loss", "val_loss", "train_bits", "val_bits", "grad_norm"]
-BODIES = ["|:GAB c2d|e2f g2e|dcB A2G|F2G A3:|", "|:dfa afd|cea aec|dfa afd|e2c d3:|", "ABc dcB|AGF G3|]",
-          "|:g2e dBG|A2B cBA|G2E DEG|A3 A2B:|"]
-
-
-def write_tiny_data(folder: Path, tunes: int = 24) -> dict:
-    """train/val/test .pt and vocab.json for a small corpus of made-up jigs; returns the paths."""
-    folder.mkdir(parents=True, exist_ok=True)
-    text = [f"X:{i}\nT:Tune {i}\nR:jig\nM:6/8\nL:1/8\nK:{'GDAE'[i % 4]}\n{BODIES[i % 4]}\n{BODIES[(i * 3 + 1) % 4]}"
-            for i in range(tunes)]
-    train_end, val_end = tunes * 3 // 4, tunes * 7 // 8
-    splits = {"train": text[:train_end], "val": text[train_end:val_end], "test": text[val_end:]}
-    vocab = Vocab.build(join_tagged(splits["train"]))
-    vocab.save(folder / "vocab.json")
-    paths = {"vocab": folder / "vocab.json"}
-    for name, tunes_ in splits.items():
-        paths[name] = folder / f"{name}.pt"
-        torch.save(torch.tensor(vocab.encode(join_tagged(tunes_)), dtype=torch.long), paths[name])
-    return paths
-
-
-def train_argv(paths: dict, out_dir: Path, *extra: str) -> list[str]:
-    return ["--train", str(paths["train"]), "--val", str(paths["val"]), "--vocab", str(paths["vocab"]),
-            "--out-dir", str(out_dir), "--hidden", "16", "--chunk", "20", "--batch-size", "4", "--epochs", "3",
-            "--threads", "1", "--device", "cpu", *extra]
 
 
 def losses(out_dir: Path) -> list[dict]:
     return [{k: row[k] for k in LOSSES} for row in read_tsv(out_dir / "metrics.tsv")]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return write_tiny_data(tmp_path_factory.mktemp("data"))
+@pytest.fixture
+def data(tiny_data):
+    return tiny_data
 
 
 # --- the stream layout ----------------------------------------------------------------------------
@@ -82,7 +56,7 @@ def test_streams_cover_every_character_pair_once(batch):
 
 # --- training runs -----------------------------------------------------------------------------------
 
-def test_train_writes_checkpoints_metrics_and_no_resume_state(data, tmp_path):
+def test_train_writes_checkpoints_metrics_and_no_resume_state(data, train_argv, tmp_path):
     out = tmp_path / "lstm-tiny"
     assert main(["train", *train_argv(data, out)]) == 0
     rows = read_tsv(out / "metrics.tsv")
@@ -90,7 +64,7 @@ def test_train_writes_checkpoints_metrics_and_no_resume_state(data, tmp_path):
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
     model, vocab, payload = load_checkpoint(out / "best.pt")
-    assert payload["settings"]["run"] == "lstm-tiny" and payload["settings"]["hidden"] == 16
+    assert payload["run"] == "lstm-tiny" and payload["settings"].hidden == 16
     best = min(rows, key=lambda r: float(r["val_loss"]))
     assert payload["extra"]["best_epoch"] == int(best["epoch"])
     assert payload["extra"]["best_val_loss"] == pytest.approx(float(best["val_loss"]), abs=1e-6)
@@ -98,7 +72,7 @@ def test_train_writes_checkpoints_metrics_and_no_resume_state(data, tmp_path):
     assert not (out / "resume.pt").exists()
 
 
-def test_same_flags_and_seed_give_identical_losses(data, tmp_path):
+def test_same_flags_and_seed_give_identical_losses(data, train_argv, tmp_path):
     for name in ("a", "b"):
         train(build_parser().parse_args(train_argv(data, tmp_path / name, "--model", "gru", "--dropout", "0.3",
                                                    "--layers", "2")), log=lambda m: None)
@@ -119,7 +93,7 @@ def interrupt_after(epoch):
     return hook
 
 
-def test_interrupted_run_resumes_and_matches_an_uninterrupted_run(data, tmp_path):
+def test_interrupted_run_resumes_and_matches_an_uninterrupted_run(data, train_argv, tmp_path):
     argv = train_argv(data, tmp_path / "resumed", "--epochs", "4", "--model", "rnn")
     with pytest.raises(Interrupted):
         train(build_parser().parse_args(argv), on_epoch_end=interrupt_after(2), log=lambda m: None)
@@ -135,7 +109,7 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_run(data, tmp_path
     assert (tmp_path / "resumed" / "best.pt").exists()
 
 
-def test_resume_state_from_other_settings_is_ignored(data, tmp_path):
+def test_resume_state_from_other_settings_is_ignored(data, train_argv, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(Interrupted):
         train(build_parser().parse_args(train_argv(data, out)), on_epoch_end=interrupt_after(1), log=lambda m: None)
@@ -145,7 +119,7 @@ def test_resume_state_from_other_settings_is_ignored(data, tmp_path):
     assert len(read_tsv(out / "metrics.tsv")) == 3
 
 
-def test_kill_9_then_rerun_continues_where_it_stopped(data, tmp_path):
+def test_kill_9_then_rerun_continues_where_it_stopped(data, train_argv, tmp_path):
     argv = train_argv(data, tmp_path / "killed", "--epochs", "40", "--patience", "0", "--model", "rnn")
     cmd = [sys.executable, "-m", "abcrnn", "train", *argv]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
@@ -167,7 +141,7 @@ def test_kill_9_then_rerun_continues_where_it_stopped(data, tmp_path):
     assert losses(tmp_path / "killed") == losses(tmp_path / "whole")
 
 
-def test_early_stopping_keeps_the_best_epoch(data, tmp_path, monkeypatch):
+def test_early_stopping_keeps_the_best_epoch(data, train_argv, tmp_path, monkeypatch):
     rising = iter([2.0, 1.5, 1.6, 1.7, 1.8, 1.9])
     monkeypatch.setattr("abcrnn.train.stream_loss", lambda *a, **k: next(rising))
     out = tmp_path / "early"
@@ -177,7 +151,7 @@ def test_early_stopping_keeps_the_best_epoch(data, tmp_path, monkeypatch):
     assert load_checkpoint(out / "best.pt")[2]["epoch"] == 2
 
 
-def test_diverging_loss_stops_with_one_line_error(data, tmp_path, capsys):
+def test_diverging_loss_stops_with_one_line_error(data, train_argv, tmp_path, capsys):
     argv = train_argv(data, tmp_path / "nan-run", "--optimizer", "sgd", "--lr", "1e38", "--clip", "0")
     assert main(["train", *argv]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
@@ -190,7 +164,7 @@ def test_diverging_loss_stops_with_one_line_error(data, tmp_path, capsys):
     ({"hidden": "0"}, "--hidden"),
     ({"lr": "-1"}, "--lr"),
 ])
-def test_bad_inputs_give_clear_errors(data, tmp_path, change, message):
+def test_bad_inputs_give_clear_errors(data, train_argv, tmp_path, change, message):
     argv = train_argv(data, tmp_path / "bad")
     for key, value in change.items():
         argv += [f"--{key}", str(tmp_path / value) if key == "train" else value]  # the last one counts
@@ -198,7 +172,7 @@ def test_bad_inputs_give_clear_errors(data, tmp_path, change, message):
         train(build_parser().parse_args(argv), log=lambda m: None)
 
 
-def test_symbols_outside_the_vocabulary_are_rejected(data, tmp_path):
+def test_symbols_outside_the_vocabulary_are_rejected(data, train_argv, tmp_path):
     bad = tmp_path / "bad.pt"
     torch.save(torch.tensor([0, 1, 999]), bad)
     argv = train_argv(data, tmp_path / "run")

@@ -1,23 +1,33 @@
-"""ABC notation helpers shared by every stage: the <start>/<end> corpus format and header fields.
+"""ABC notation: what a tune's text means, for every stage.
 
-Tag text: the corpus marks tunes with the text `<start>` and `<end>`, so a tune whose own text holds
-either (say a lyrics line `W:to the <end> we go`) would be cut short when the corpus is split again.
-The reader therefore drops such a tune and counts it as `tag_in_text` rather than editing its words:
-no kept tune contains tag text, and every tune in a corpus comes back whole from split_tagged.
+The <start>/<end> corpus format; information fields and the header (field_line, header_fields,
+header_text, header_complete); the body and its music (body, is_music, strip_comment,
+note_letters); and bar lengths (meter_length, unit_length, bar_lengths, bar_check), which add up
+the notes of each bar to judge it against the meter. Reading messy ABC files into tunes is the
+job of reader.py, which asks this module what the lines it reads are.
 """
 
 from __future__ import annotations
 
-import codecs
+import math
 import re
-from collections import Counter
 from dataclasses import dataclass
+from fractions import Fraction
 
 START, END = "<start>", "<end>"
+REQUIRED_FIELDS = ("X", "T", "M", "K")  # L: defaults from M:, so it may be absent
 
-_FIELD = re.compile(r"^([A-Za-z]):\s*(.*?)\s*$")
 _TAGGED = re.compile(re.escape(START) + r"\n?(.*?)\n?" + re.escape(END), re.S)
+# An information field line such as `T: Title`, `+:` continuations included: (key, value).
+_FIELD_LINE = re.compile(r"^([A-Za-z+]):[ \t]*(.*)$")
+_MUSIC_CHAR = re.compile(r"[A-Ga-gz]")
+_ANNOTATIONS = re.compile(r'"[^"]*"|![^!]*!')  # "chord symbols" and !decorations!
+# What is not a note letter on a line of music: "annotations", !decorations!, +decorations+,
+# {grace notes} and [K:inline fields].
+_NON_NOTE_SPANS = re.compile(r'"[^"\n]*"|![^!\n]*!|\+[^+\n]*\+|\{[^}\n]*\}|\[[A-Za-z]:[^\]\n]*\]')
 
+
+# --- the corpus format -------------------------------------------------------------------------
 
 def join_tagged(tunes: list[str]) -> str:
     """The paper's corpus format: every tune as '<start>\\n…tune…\\n<end>\\n'."""
@@ -29,85 +39,27 @@ def split_tagged(text: str) -> list[str]:
     return [m.group(1) for m in _TAGGED.finditer(text)]
 
 
-def header_fields(tune: str) -> dict[str, str]:
-    """The header's information fields, up to and including the first K: line (first value wins)."""
-    fields: dict[str, str] = {}
-    for line in tune.splitlines():
-        m = _FIELD.match(line)
-        if not m:
-            if fields.get("K") is not None:
-                break
-            continue
-        key, value = m.group(1), m.group(2)
-        fields.setdefault(key, value)
-        if key == "K":
-            break
-    return fields
+# --- fields and the header ---------------------------------------------------------------------
+
+def field_line(line: str) -> tuple[str, str] | None:
+    """(key, value) of an information field line (`T: Title` → ('T', 'Title')), else None."""
+    m = _FIELD_LINE.match(line)
+    return (m.group(1), m.group(2)) if m else None
 
 
-def body(tune: str) -> str:
-    """The music after the first K: line (empty if the tune has no K: line)."""
-    lines = tune.splitlines()
-    for i, line in enumerate(lines):
-        if line.startswith("K:"):
-            return "\n".join(lines[i + 1 :])
-    return ""
+def is_field(line: str) -> bool:
+    """An information field line such as `T:Title` (also `+:` continuations)."""
+    return _FIELD_LINE.match(line) is not None
 
 
-# ---------------------------------------------------------------------------------------------
-# Reading messy ABC files.
-#
-# A tune runs from its X: line to the first empty line after its music has begun, or to the next
-# X: line (ABC 2.1 §2.2); text before the first X: (file header) and free text after a tune's
-# empty line belong to no tune. A kept tune needs an X: line, a K: field in its header and at
-# least one line of music (a line with a note or rest that is not a field or a comment), and no
-# <start> or <end> text (see the module docstring).
-
-COMMENT_MODES = ("strip", "keep")
-DROP_REASONS = ("no_music", "fragment", "unreadable", "tag_in_text")
-
-_X_LINE = re.compile(r"^\s*X:")
-_FIELD_LINE = re.compile(r"^([A-Za-z+]):[ \t]*(.*)$")
-_MUSIC_CHAR = re.compile(r"[A-Ga-gz]")
-# Control characters (tab aside), lone surrogates and U+FFFD mark binary or mis-decoded text.
-_UNREADABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffd]")
+def is_key_line(line: str) -> bool:
+    """The K: line, which closes a tune's header (ABC 2.1)."""
+    return line.startswith("K:")
 
 
-@dataclass(frozen=True)
-class Tune:
-    """One tune as read from a source: its normalised text and the header fields tables show."""
-
-    text: str
-    source: str
-    index: int  # 1-based position among the tunes read from its source file
-    X: str
-    title: str
-    key: str
-    meter: str
-    rhythm: str
-
-
-def decode_bytes(data: bytes) -> str:
-    """Text of a file in any of the encodings ABC files come in: UTF-8 (with or without BOM),
-    UTF-16 with BOM, Windows-1252, else Latin-1 (which never fails)."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            pass
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    for encoding in ("utf-8", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
-
-
-def unify_newlines(text: str) -> str:
-    """CRLF and lone CR line ends as LF, and no BOM."""
-    return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+def _key_line(lines: list[str]) -> int | None:
+    """Index of the first K: line, None if there is none."""
+    return next((i for i, line in enumerate(lines) if is_key_line(line)), None)
 
 
 def strip_comment(line: str) -> str:
@@ -125,199 +77,288 @@ def strip_comment(line: str) -> str:
     return line
 
 
-def is_field(line: str) -> bool:
-    """An information field line such as `T:Title` (also `+:` continuations)."""
-    return _FIELD_LINE.match(line) is not None
-
-
-def is_music(line: str) -> bool:
-    """A line of tune body with at least one note or rest (not a field, comment or directive)."""
-    if not line or line.startswith("%") or is_field(line):
-        return False
-    return _MUSIC_CHAR.search(re.sub(r'"[^"]*"|![^!]*!', "", line)) is not None
-
-
-def _clean_lines(lines: list[str], comments: str) -> list[str]:
-    """Whitespace-stripped lines, comments handled per mode, `\\` continuations joined."""
-    out: list[str] = []
-    for raw in lines:
-        line = raw.strip()
-        if comments == "strip":
-            if line.startswith("%"):
-                continue
-            if "%" in line:
-                line = strip_comment(line)
-                if not line:
-                    continue
-        if out and out[-1].endswith("\\") and line and not is_field(line) and not line.startswith("%"):
-            out[-1] = (out[-1][:-1] + line).rstrip()
-            continue
-        if out and out[-1].endswith("\\"):
-            out[-1] = out[-1][:-1].rstrip()
-        out.append(line)
-    if out and out[-1].endswith("\\"):
-        out[-1] = out[-1][:-1].rstrip()
-    return out
-
-
-def _normal_field(line: str) -> str:
-    """`T: Title` as `T:Title`: one spelling of every field line."""
-    m = _FIELD_LINE.match(line)
-    return f"{m.group(1)}:{m.group(2)}" if m else line
-
-
-def _split_header(lines: list[str]) -> tuple[list[str], list[str]]:
-    """(header, music): the header is the run of field and comment lines the tune starts with."""
+def split_header(lines: list[str]) -> tuple[list[str], list[str]]:
+    """(header, music): the header is the run of field, comment and empty lines a tune starts with."""
     for i, line in enumerate(lines):
         if line and not is_field(line) and not line.startswith("%"):
             return lines[:i], lines[i:]
     return lines, []
 
 
-def parse_header(tune: str) -> dict[str, str]:
-    """Every information field of the tune's header (first value wins), wherever K: stands."""
-    header, _ = _split_header(tune.split("\n"))
+def header_fields(tune: str, to_key: bool = True) -> dict[str, str]:
+    """The information fields of a tune's header, first value wins.
+
+    to_key (ABC 2.1, where K: closes the header): the field lines up to and including the first
+    K: line, other lines skipped, values as written; the lines are those body() reads. Otherwise,
+    for tunes whose K: may stand anywhere in the header: the field lines of the header split_header
+    finds in the tune's "\\n"-separated lines, values without their `% comment`. A `+:` line
+    continues the field before it and is no field of its own.
+    """
     fields: dict[str, str] = {}
-    for line in header:
-        m = _FIELD_LINE.match(line)
-        if m:
-            fields.setdefault(m.group(1), strip_comment(m.group(2)).strip())
+    lines = tune.splitlines() if to_key else split_header(tune.split("\n"))[0]
+    for line in lines:
+        field = field_line(line)
+        if field is None or field[0] == "+":
+            continue
+        key, value = field
+        fields.setdefault(key, value.strip() if to_key else strip_comment(value).strip())
+        if to_key and key == "K":
+            break
     return fields
 
 
-def normalise_tune(lines: list[str], comments: str = "strip") -> tuple[str | None, str | None]:
-    """(text, None) for a readable tune given as its lines from X: on, else (None, drop reason).
+def header_complete(tune: str) -> bool:
+    """X, T, M and K present in the header (L is optional: ABC derives it from M)."""
+    fields = header_fields(tune)
+    return all(k in fields for k in REQUIRED_FIELDS)
 
-    Lines are stripped, comments handled per `comments`, continuations joined, field lines
-    spelled `F:value`, empty lines dropped, and K: moved to close the header (ABC 2.1 order).
+
+def header_text(tune: str) -> str | None:
+    """The header lines of a tune, up to and including its first K: line (None if it has none)."""
+    lines = tune.split("\n")
+    k = _key_line(lines)
+    return None if k is None else "\n".join(lines[: k + 1])
+
+
+def body(tune: str) -> str:
+    """The music after the first K: line (empty if the tune has no K: line)."""
+    lines = tune.splitlines()
+    k = _key_line(lines)
+    return "" if k is None else "\n".join(lines[k + 1 :])
+
+
+# --- lines of music ----------------------------------------------------------------------------
+
+def is_music(line: str) -> bool:
+    """A line of tune body with at least one note or rest (not a field, comment or directive)."""
+    if not line or line.startswith("%") or is_field(line):
+        return False
+    return _MUSIC_CHAR.search(_ANNOTATIONS.sub("", line)) is not None
+
+
+def note_letters(tune: str) -> str:
+    """The note letters of the body (A-G, a-g), without chord symbols, decorations and grace notes:
+    what two transcriptions of one tune share even when their layout and ornaments differ."""
+    lines = tune.split("\n")
+    k = _key_line(lines)
+    music = [] if k is None else lines[k + 1 :]
+    text = "\n".join(line for line in music if not is_field(line) and not line.startswith("%"))
+    return "".join(re.findall(r"[A-Ga-g]", _NON_NOTE_SPANS.sub("", text)))
+
+
+# --- bar lengths -------------------------------------------------------------------------------
+
+def meter_length(meter: str | None) -> Fraction | None:
+    """Length of a bar in whole notes: 'C' → 1, 'C|' → 1, '6/8' → 3/4, '2+3/8' → 5/8; None if free."""
+    if meter is None:
+        return None
+    m = meter.strip()
+    if m in ("C", "C|"):
+        return Fraction(1)
+    match = re.match(r"^\(?\s*(\d+(?:\s*\+\s*\d+)*)\s*\)?\s*/\s*(\d+)", m)
+    if not match or int(match.group(2)) == 0:
+        return None
+    top = sum(int(x) for x in match.group(1).split("+"))
+    return Fraction(top, int(match.group(2))) if top else None
+
+
+def unit_length(unit: str | None, meter: Fraction | None) -> Fraction:
+    """The L: note length; by default 1/16 for meters below 3/4 and 1/8 otherwise (ABC 2.1)."""
+    if unit:
+        match = re.match(r"^\s*(\d+)\s*/\s*(\d+)", unit)
+        if match and int(match.group(1)) and int(match.group(2)):
+            return Fraction(int(match.group(1)), int(match.group(2)))
+    return Fraction(1, 16) if meter is not None and meter < Fraction(3, 4) else Fraction(1, 8)
+
+
+_NOTE = re.compile(r"(?:\^{1,2}|_{1,2}|=)?([A-Ga-g])[',]*(\d*)((?:/\d*)*)")
+_REST = re.compile(r"[zx](\d*)((?:/\d*)*)")
+_LENGTH = re.compile(r"(\d*)((?:/\d*)*)")
+_BAR = re.compile(r"(?:\[\||[|:\]])+(?:\s*\[?\d+(?:[,-]\d+)*)?")
+_TUPLET = re.compile(r"\((\d+)(?::(\d*))?(?::(\d*))?")
+_MULTI_REST = re.compile(r"[ZX]\d*")
+_BROKEN = re.compile(r">+|<+")
+_INLINE_FIELD = re.compile(r"\[([A-Za-z]):([^\]]*)\]")  # [M:3/4] amid the music
+_SKIP_SPANS = {'"': '"', "!": "!", "{": "}"}  # annotations, decorations, grace notes
+
+
+def _multiplier(digits: str, slashes: str) -> Fraction:
+    """'3/2' → 3/2, '/' → 1/2, '//' → 1/4, '' → 1 (a malformed '/0' counts as '/')."""
+    value = Fraction(int(digits)) if digits else Fraction(1)
+    for part in slashes.split("/")[1:]:
+        value /= int(part) if part and int(part) else 2
+    return value
+
+
+@dataclass
+class Bar:
+    length: Fraction
+    meter: Fraction | None
+    music: bool          # holds a note or rest
+    full_rest: bool      # a multi-bar rest (Z, X) fills its bars by definition
+    left: str            # the bar line that opens it: "|" plain, "||" section, "" tune start
+    right: str           # the bar line that closes it; "" at the tune's end
+
+
+class _BarReader:
+    """A small ABC body scanner that adds up note lengths between bar lines."""
+
+    def __init__(self, meter: Fraction | None, unit: Fraction, unit_given: bool):
+        self.meter, self.unit, self.unit_given = meter, unit, unit_given
+        self.bars: list[Bar] = []
+        self._new_bar("")
+        self.tuplet_left, self.tuplet_factor = 0, Fraction(1)
+        self.last_note, self.next_factor = None, Fraction(1)
+
+    def _new_bar(self, left: str) -> None:
+        self.length, self.music, self.full_rest, self.overlay, self.left = Fraction(0), False, False, False, left
+        self.last_note = None
+
+    def close_bar(self, line: str) -> None:
+        kind = "|" if line.strip() == "|" else "||"
+        self.bars.append(Bar(self.length, self.meter, self.music, self.full_rest, self.left, kind if line else ""))
+        self._new_bar(kind)
+
+    def field(self, key: str, value: str) -> None:
+        if key == "M":
+            self.meter = meter_length(value)
+            if not self.unit_given:
+                self.unit = unit_length(None, self.meter)
+        elif key == "L":
+            self.unit, self.unit_given = unit_length(value, self.meter), True
+
+    def add(self, duration: Fraction) -> None:
+        """One note, rest or chord of `duration` whole notes (before tuplets and broken rhythm)."""
+        if self.tuplet_left:
+            duration *= self.tuplet_factor
+            self.tuplet_left -= 1
+        duration *= self.next_factor
+        self.next_factor = Fraction(1)
+        self.music = True
+        if not self.overlay:
+            self.length += duration
+            self.last_note = duration
+
+    def broken(self, run: str) -> None:
+        """a>b: a is lengthened by half (>> three quarters …) and b shortened to match."""
+        shorter = Fraction(1, 2 ** len(run))
+        first, second = (2 - shorter, shorter) if run[0] == ">" else (shorter, 2 - shorter)
+        if self.last_note is not None and not self.overlay:
+            self.length += self.last_note * (first - 1)
+        self.next_factor = second
+
+    def tuplet(self, p: int, q: str | None, r: str | None) -> None:
+        compound = self.meter is not None and self.meter.numerator % 3 == 0 and self.meter.numerator > 3
+        default_q = {2: 3, 3: 2, 4: 3, 6: 2, 8: 3}.get(p, 3 if compound else 2)
+        q_value = int(q) if q else default_q
+        if p and q_value:
+            self.tuplet_factor, self.tuplet_left = Fraction(q_value, p), int(r) if r else p
+
+    def feed(self, text: str) -> None:
+        """Read one line of music (bars, tuplets and ties carry on to the next line)."""
+        i = 0
+        while i < len(text):
+            i = self._step(text, i)
+
+    def finish(self) -> list[Bar]:
+        if self.music:
+            self.close_bar("")
+        return self.bars
+
+    def _step(self, s: str, i: int) -> int:
+        c = s[i]
+        if c in _SKIP_SPANS:
+            end = s.find(_SKIP_SPANS[c], i + 1)
+            if end < 0 or (c == "!" and ("|" in s[i:end] or end - i > 40)):
+                return i + 1  # unclosed, or '!' used as an old line break
+            return end + 1
+        if c == "[":
+            m = _INLINE_FIELD.match(s, i)
+            if m:
+                self.field(m.group(1), m.group(2))
+                return m.end()
+            if s.startswith("[|", i):
+                return self._bar_line(s, i)
+            if i + 1 < len(s) and s[i + 1].isdigit():
+                return i + 1  # a variant ending [1, [2 starts no new bar
+            return self._chord(s, i)
+        if c in "|:" or c == "]":
+            return self._bar_line(s, i)
+        if c == "(":
+            m = _TUPLET.match(s, i)
+            if m:
+                self.tuplet(int(m.group(1)), m.group(2), m.group(3))
+                return m.end()
+            return i + 1
+        m = _NOTE.match(s, i) or _REST.match(s, i)
+        if m:
+            digits, slashes = m.groups()[-2:]
+            self.add(self.unit * _multiplier(digits, slashes))
+            return m.end()
+        if c in "ZX":
+            self.music = self.full_rest = True
+            return _MULTI_REST.match(s, i).end()
+        if c in "<>":
+            m = _BROKEN.match(s, i)
+            self.broken(m.group(0))
+            return m.end()
+        if c == "&":
+            self.overlay = True  # a second voice in this bar: only the first is measured
+        return i + 1
+
+    def _bar_line(self, s: str, i: int) -> int:
+        m = _BAR.match(s, i)
+        if not m:
+            return i + 1
+        token = m.group(0)
+        if "|" not in token and "::" not in token:
+            return m.end()  # a stray ':' or ']'
+        self.close_bar(token)
+        return m.end()
+
+    def _chord(self, s: str, i: int) -> int:
+        end = s.find("]", i + 1)
+        if end < 0:
+            return i + 1
+        inner = _ANNOTATIONS.sub("", s[i + 1 : end])
+        first = _NOTE.search(inner)
+        m = _LENGTH.match(s, end + 1)
+        if first:
+            self.add(self.unit * _multiplier(*first.groups()[-2:]) * _multiplier(*m.groups()))
+        return m.end()
+
+
+def bar_lengths(tune: str) -> list[Bar]:
+    """The bars of a tune's body with their summed note lengths (whole notes)."""
+    fields = header_fields(tune)
+    meter = meter_length(fields.get("M"))
+    reader = _BarReader(meter, unit_length(fields.get("L"), meter), bool(fields.get("L")))
+    for line in body(tune).split("\n"):
+        line = line.split("%", 1)[0].rstrip().rstrip("\\")
+        field = field_line(line)
+        if field and field[0] != "+":  # a field line between music lines (M:, L:, w: lyrics, P: …)
+            reader.field(*field)
+        else:  # music; a `+:` line too
+            reader.feed(line + " ")
+    return reader.finish()
+
+
+def bar_check(tune: str) -> tuple[int, float]:
+    """(bars judged, share of them whose length equals the meter).
+
+    Short bars at the start, the end and beside section or repeat lines are pickups and not
+    judged; a tune without a meter, or without bars to judge, scores NaN.
     """
-    lines = [line for line in _clean_lines(lines, comments) if line]
-    lines = [_normal_field(line) if is_field(line) else line for line in lines]
-    text = "\n".join(lines)
-    if _UNREADABLE.search(text):
-        return None, "unreadable"
-    if not lines or not lines[0].startswith("X:"):
-        return None, "fragment"
-    header, music = _split_header(lines)
-    k = next((i for i, line in enumerate(header) if line.startswith("K:")), None)
-    if k is None:
-        return None, "fragment"
-    if not any(is_music(line) for line in music):
-        return None, "no_music"
-    if START in text or END in text:
-        return None, "tag_in_text"
-    header = header[:k] + header[k + 1 :] + header[k : k + 1]
-    return "\n".join(header + music), None
-
-
-def _tune_chunks(lines: list[str]) -> list[list[str]]:
-    """Lines of each tune: from an X: line to the next X: line or the first empty line after
-    its music has begun; everything else is file header or free text."""
-    chunks: list[list[str]] = []
-    current: list[str] | None = None
-    in_music = False
-    for line in lines:
-        if _X_LINE.match(line):
-            current, in_music = [line], False
-            chunks.append(current)
-        elif current is None:
+    bars = [b for b in bar_lengths(tune) if b.music]
+    judged = matched = 0
+    for k, bar in enumerate(bars):
+        if bar.meter is None:
             continue
-        elif not line.strip():
-            if in_music:
-                current = None
-        else:
-            current.append(line)
-            in_music = in_music or not (is_field(line.strip()) or line.lstrip().startswith("%"))
-    return chunks
-
-
-def _make_tune(text: str, source: str, index: int) -> Tune:
-    fields = parse_header(text)
-    return Tune(
-        text=text,
-        source=source,
-        index=index,
-        X=fields.get("X", ""),
-        title=fields.get("T", ""),
-        key=fields.get("K", ""),
-        meter=fields.get("M", ""),
-        rhythm=fields.get("R", ""),
-    )
-
-
-def _read_chunks(chunks: list[list[str]], source: str, comments: str, index: int) -> tuple[list[Tune], Counter]:
-    """The tunes among `chunks`, numbered on from `index`, and the drop reasons of the others."""
-    tunes: list[Tune] = []
-    dropped: Counter = Counter()
-    for index, lines in enumerate(chunks, start=index + 1):
-        text, reason = normalise_tune(lines, comments)
-        if reason:
-            dropped[reason] += 1
-        else:
-            tunes.append(_make_tune(text, source, index))
-    return tunes, dropped
-
-
-def is_tag_line(line: str, tag: str) -> bool:
-    """A line holding `tag` and nothing else but whitespace: how the corpus format writes its tags."""
-    return line.strip() == tag
-
-
-def is_tagged_text(lines: list[str]) -> bool:
-    """Whether text is in the corpus format. A `<start>` line on its own marks it, as join_tagged
-    writes it; `<start>` amid other text (lyrics, titles, notes) is tag text in an ABC file, which
-    must not turn the file's tunes into one unterminated block."""
-    return any(is_tag_line(line, START) for line in lines)
-
-
-def _tagged_blocks(lines: list[str]) -> list[tuple[list[str], bool]]:
-    """(lines, complete) of each block from a `<start>` line to the next `<end>` line; a block cut off
-    by the next `<start>` line or the end of the text is incomplete; lines outside blocks are ignored.
-    Tag text that is not alone on its line stays in the block, where it makes its tune tag_in_text."""
-    blocks: list[tuple[list[str], bool]] = []
-    current: list[str] | None = None
-    for line in lines:
-        if is_tag_line(line, START):
-            if current is not None:
-                blocks.append((current, False))
-            current = []
-        elif is_tag_line(line, END) and current is not None:
-            blocks.append((current, True))
-            current = None
-        elif current is not None:
-            current.append(line)
-    if current is not None:
-        blocks.append((current, False))
-    return blocks
-
-
-def read_abc_text(text: str, source: str = "<text>", comments: str = "strip") -> tuple[list[Tune], Counter]:
-    """Tunes in `text` and a Counter of drop reasons (see DROP_REASONS); never raises on any text.
-
-    Text with a line that is `<start>` alone is read in the corpus format (is_tagged_text): each
-    block from a `<start>` line to an `<end>` line holds one tune (a block without an X: line, or cut
-    off before its `<end>` line, counts as a fragment); any other text is read as an ABC file. Tune
-    `index` counts every tune read, kept or dropped, from 1.
-    """
-    if comments not in COMMENT_MODES:
-        raise ValueError(f"comments must be one of {COMMENT_MODES}, not {comments!r}")
-    lines = unify_newlines(text).split("\n")
-    if not is_tagged_text(lines):
-        return _read_chunks(_tune_chunks(lines), source, comments, 0)
-    tunes: list[Tune] = []
-    dropped: Counter = Counter()
-    for block, complete in _tagged_blocks(lines):
-        read = sum(dropped.values()) + len(tunes)
-        chunks = _tune_chunks(block)
-        if not chunks or not complete:
-            dropped["fragment"] += 1
+        if bar.full_rest or bar.length == bar.meter:
+            judged, matched = judged + 1, matched + 1
             continue
-        block_tunes, block_dropped = _read_chunks(chunks, source, comments, read)
-        tunes += block_tunes
-        dropped += block_dropped
-    return tunes, dropped
-
-
-def read_abc_bytes(data: bytes, source: str = "<bytes>", comments: str = "strip") -> tuple[list[Tune], Counter]:
-    """read_abc_text on the bytes of a file in any encoding decode_bytes knows."""
-    return read_abc_text(decode_bytes(data), source, comments)
+        edge = k == 0 or k == len(bars) - 1 or "||" in (bar.left, bar.right)
+        if bar.length < bar.meter and edge:
+            continue
+        judged += 1
+    return judged, (matched / judged if judged else math.nan)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .abc import START
+from .abc import START, is_key_line
 from .errors import AbcrnnError
 from .fileio import atomic_path, write_tsv
 
@@ -46,7 +46,7 @@ def header_mask(pieces: list[str]) -> np.ndarray:
     for p in pieces:
         mask.append(in_header)
         if p == "\n":
-            if in_header and line.startswith("K:"):
+            if in_header and is_key_line(line):
                 in_header = False
             line = ""
         else:
@@ -88,31 +88,13 @@ def plot_heatmap(path, values: np.ndarray, pieces: list[str], title: str) -> Non
     plt.close(fig)
 
 
-def main_activations(argv=None) -> int:
+def neuron_rows(path: Path, plots: dict[str, Path], a, device) -> list[dict]:
+    """Generate from one checkpoint, draw the heatmap of each state in `plots`; rows of neurons.tsv."""
     from .checkpoint import load_checkpoint
-    from .runtime import setup_torch
-    from .sample import best_checkpoint, parse_temperature, sample_batch
-
-    p = argparse.ArgumentParser(prog="abcrnn activations",
-                                description="Heatmaps of the neurons that tell a tune's header from its music.")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--checkpoint")
-    src.add_argument("--best-run", help="best_run.tsv: use the run named in its `run` column")
-    p.add_argument("--models-dir", default="results/models")
-    p.add_argument("--length", type=int, default=SIDE * SIDE, help="symbols to generate and show (paper: 400)")
-    p.add_argument("--temperature", default="1.0")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
-    p.add_argument("--plots-dir", required=True, help="writes activations_hidden.png (and activations_cell.png)")
-    p.add_argument("--table", required=True, help="neurons.tsv: the best-separating neurons per state")
-    a = p.parse_args(argv)
-    if a.length < 10:
-        raise AbcrnnError(f"--length: must be at least 10, got {a.length}")
+    from .sample import parse_temperature, sample_batch
 
     torch.manual_seed(a.seed)
-    device = setup_torch(1, a.device)
-    path = Path(a.checkpoint) if a.checkpoint else best_checkpoint(a.best_run, a.models_dir)
-    model, vocab, payload = load_checkpoint(path, device)
+    model, vocab, _ = load_checkpoint(path, device)
     # Sampling stops at <end>; keep writing further tunes until the grid is full, as the paper did.
     text, temperature = START + "\n", parse_temperature(a.temperature)
     for round_ in range(a.length):
@@ -122,6 +104,9 @@ def main_activations(argv=None) -> int:
         text = sample_batch(model, vocab, text, 1, temperature, missing, a.seed + round_, device=device)[0]
     pieces = vocab.tokenize(text)[: a.length]
     states = record_states(model, [vocab.id(s) for s in pieces], device)
+    absent = sorted(set(plots) - set(states))
+    if absent:
+        raise AbcrnnError(f"{path}: a {model.kind} model has no {absent[0]} state (only {', '.join(states)})")
     mask = header_mask(pieces)
 
     rows = []
@@ -130,7 +115,8 @@ def main_activations(argv=None) -> int:
     if not separable:  # e.g. a barely trained model that never writes a K: line
         print("activations: the generated text has no header/music boundary; ranking neurons by variance",
               file=sys.stderr)
-    for name, acts in states.items():
+    for name, plot in plots.items():
+        acts = states[name]
         score = effect_sizes(acts, mask) if separable else acts.std(axis=0)
         order = np.argsort(-np.abs(score), kind="stable")[:TOP]
         for rank, k in enumerate(order, 1):
@@ -143,8 +129,58 @@ def main_activations(argv=None) -> int:
             title = f"{run}: {name} unit {k} (fires for the {'music' if score[k] > 0 else 'header'}, effect size {score[k]:+.2f})"
         else:
             title = f"{run}: {name} unit {k} (most variable)"
-        plot_heatmap(Path(a.plots_dir) / f"activations_{name}.png", acts[:, k], pieces, title)
+        plot_heatmap(plot, acts[:, k], pieces, title)
+    print(f"activations: {run}: {len(pieces)} symbols, header {int(mask.sum())}, music {int((~mask).sum())}; "
+          f"states drawn: {', '.join(plots)}", file=sys.stderr)
+    return rows
+
+
+def chosen_runs(runs_table: str, models_dir: str, checkpoints: list[str] | None,
+                plots: dict[str, Path]) -> dict[Path, dict[str, Path]]:
+    """{checkpoint: {state: plot}}: the hidden state of the best run by validation loss, the cell
+    state of the best LSTM run (the same run when the best is an LSTM)."""
+    from .checkpoint import run_checkpoint
+    from .evaluate import best_row
+    from .fileio import read_tsv
+
+    try:
+        rows = [{**r, "val_loss": float(r["val_loss"] or "nan")} for r in read_tsv(runs_table)]
+    except (OSError, KeyError, ValueError) as exc:
+        raise AbcrnnError(f"{runs_table}: not a readable test_loss.tsv ({exc})") from None
+    chosen: dict[Path, dict[str, Path]] = {}
+    for state, plot in plots.items():
+        pool = [r for r in rows if state != "cell" or r.get("model") == "lstm"]
+        if not pool:
+            raise AbcrnnError(f"{runs_table}: no LSTM run for the cell-state heatmap")
+        chosen.setdefault(run_checkpoint(best_row(pool)["run"], checkpoints, models_dir), {})[state] = plot
+    return chosen
+
+
+def main_activations(argv=None) -> int:
+    from .runtime import setup_torch
+
+    p = argparse.ArgumentParser(prog="abcrnn activations",
+                                description="Heatmaps of the neurons that tell a tune's header from its music.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="one run's checkpoint: draws the states asked for from it")
+    src.add_argument("--runs", help="test_loss.tsv: the best run's hidden state, the best LSTM run's cell state")
+    p.add_argument("--models-dir", default="results/models", help="where --runs finds RUN/best.pt")
+    p.add_argument("--checkpoints", nargs="+", help="or the checkpoints --runs chooses from (by folder name)")
+    p.add_argument("--length", type=int, default=SIDE * SIDE, help="symbols to generate and show (paper: 400)")
+    p.add_argument("--temperature", default="1.0")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    p.add_argument("--hidden-plot", required=True, help="heatmap of the hidden state's best-separating neuron")
+    p.add_argument("--cell-plot", help="heatmap of the LSTM cell state's best-separating neuron")
+    p.add_argument("--table", required=True, help="neurons.tsv: the best-separating neurons per state")
+    a = p.parse_args(argv)
+    if a.length < 10:
+        raise AbcrnnError(f"--length: must be at least 10, got {a.length}")
+    plots = {"hidden": Path(a.hidden_plot), **({"cell": Path(a.cell_plot)} if a.cell_plot else {})}
+    chosen = {Path(a.checkpoint): plots} if a.checkpoint else chosen_runs(a.runs, a.models_dir, a.checkpoints, plots)
+    device = setup_torch(1, a.device)
+    rows = [row for path, wanted in chosen.items() for row in neuron_rows(path, wanted, a, device)]
     write_tsv(a.table, rows, ["run", "state", "rank", "neuron", "criterion", "score", "mean_header", "mean_music"])
-    print(f"activations: {len(pieces)} symbols, header {int(mask.sum())}, music {int((~mask).sum())}; "
-          f"states: {', '.join(states)}", file=sys.stderr)
     return 0
+
+

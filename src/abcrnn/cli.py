@@ -19,8 +19,9 @@ COMMANDS = {
     "tables": ("abcrnn.evaluate", "collect run results into test_loss.tsv, best_run.tsv and plots"),
     "bench": ("abcrnn.bench", "benchmark training, evaluation and sampling speed"),
     "sample": ("abcrnn.sample", "generate tunes from a checkpoint"),
+    "baseline": ("abcrnn.render", "choose real test-set tunes to measure beside generated ones"),
     "render": ("abcrnn.render", "render ABC tunes to MIDI, SVG scores and audio"),
-    "validity": ("abcrnn.metrics", "validity table and plot of generated tunes per temperature"),
+    "validity": ("abcrnn.validity", "validity table and plot of generated tunes per temperature"),
     "activations": ("abcrnn.activations", "heatmaps of neurons that tell a tune's header from its music"),
 }
 

@@ -6,8 +6,7 @@ import itertools
 from pathlib import Path
 
 from .errors import AbcrnnError
-
-GRID_KEYS = ("model", "hidden", "layers", "chunk", "lr", "dropout", "batch_size")
+from .settings import RunSettings
 
 
 def load_schema(path: str | Path) -> dict:
@@ -84,32 +83,35 @@ def check_config(config: dict, schema: dict) -> None:
             raise AbcrnnError(f"config key grid.lr: no learning rates given for model(s) {', '.join(missing)}")
 
 
-def _num(value) -> str:
-    return f"{value:g}"
+def expand_grid(grid: dict, train: dict | None = None) -> dict[str, RunSettings]:
+    """All combinations of the grid's values with the shared `train:` values, keyed by run name.
+
+    `lr` is a list, or a mapping model → list so that each cell type gets learning rates it is
+    stable with (a vanilla RNN diverges where an LSTM does not). Two combinations that would share
+    a run name (`lr: [1, 1.0]`) are refused, naming the key.
+    """
+    others = [k for k in RunSettings.keys("grid") if k not in ("model", "lr")]
+    runs: dict[str, RunSettings] = {}
+    for model in grid["model"]:
+        lrs = grid["lr"][model] if isinstance(grid["lr"], dict) else grid["lr"]
+        for lr in lrs:
+            for values in itertools.product(*(grid[k] for k in others)):
+                point = {"model": model, "lr": lr, **dict(zip(others, values))}
+                try:
+                    settings = RunSettings.from_config(point, train or {})
+                except AbcrnnError as exc:
+                    raise AbcrnnError(f"config key grid: {exc}") from None
+                name = settings.run_name()
+                if name in runs:
+                    raise AbcrnnError(f"config key grid: two combinations give the same run {name} "
+                                      "(a value listed twice?)")
+                runs[name] = settings
+    return runs
 
 
 def run_name(point: dict) -> str:
-    """A readable, unique directory name for a grid point, e.g. lstm-h150-l1-c200-lr0.01-b32-d0."""
-    return (f"{point['model']}-h{point['hidden']}-l{point['layers']}-c{point['chunk']}"
-            f"-lr{_num(point['lr'])}-b{point['batch_size']}-d{_num(point['dropout'])}")
-
-
-def expand_grid(grid: dict) -> dict[str, dict]:
-    """All combinations of the grid's values, keyed by run name, in a stable order.
-
-    `lr` is a list, or a mapping model → list so that each cell type gets learning rates it is
-    stable with (a vanilla RNN diverges where an LSTM does not).
-    """
-    runs: dict[str, dict] = {}
-    for model in grid["model"]:
-        lrs = grid["lr"][model] if isinstance(grid["lr"], dict) else grid["lr"]
-        for hidden, layers, chunk, lr, dropout, batch in itertools.product(
-            grid["hidden"], grid["layers"], grid["chunk"], lrs, grid["dropout"], grid["batch_size"]
-        ):
-            point = {"model": model, "hidden": hidden, "layers": layers, "chunk": chunk,
-                     "lr": float(lr), "dropout": float(dropout), "batch_size": batch}
-            runs[run_name(point)] = point
-    return runs
+    """The run name of a grid point (settings left out take their defaults)."""
+    return RunSettings.from_dict(point).run_name()
 
 
 def temperature_label(t) -> str:

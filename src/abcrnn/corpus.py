@@ -29,9 +29,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .abc import COMMENT_MODES, DROP_REASONS, Tune, join_tagged, parse_header, read_abc_bytes
+from .abc import header_fields, join_tagged, note_letters
 from .errors import AbcrnnError
 from .fileio import write_text, write_tsv
+from .reader import COMMENT_MODES, DROP_REASONS, Tune, read_abc_bytes
 
 NEAR_MODES = ("drop", "group", "keep")
 SIMILARITY = 0.85
@@ -136,23 +137,10 @@ def read_sources(sources: list[str], comments: str) -> list[FileResult]:
 # --- duplicates --------------------------------------------------------------------------------
 
 
-_INLINE = re.compile(r'"[^"\n]*"|![^!\n]*!|\+[^+\n]*\+|\{[^}\n]*\}|\[[A-Za-z]:[^\]\n]*\]')
-_FIELD = re.compile(r"^[A-Za-z+]:")
-
-
 def exact_key(tune: Tune) -> str:
     """A tune's identity for exact duplicates: its text without the X: line and whitespace."""
     lines = [line for line in tune.text.split("\n") if not line.startswith("X:")]
     return re.sub(r"\s+", "", "\n".join(lines))
-
-
-def note_letters(tune: Tune) -> str:
-    """The note letters of the body (A-G, a-g), without chord symbols, decorations and grace notes:
-    what two transcriptions of one tune share even when their layout and ornaments differ."""
-    lines = tune.text.split("\n")
-    start = next((i + 1 for i, line in enumerate(lines) if line.startswith("K:")), len(lines))
-    music = "\n".join(line for line in lines[start:] if not _FIELD.match(line) and not line.startswith("%"))
-    return "".join(re.findall(r"[A-Ga-g]", _INLINE.sub("", music)))
 
 
 def normal_title(title: str) -> str:
@@ -164,7 +152,7 @@ def normal_title(title: str) -> str:
 
 def bucket_keys(tune: Tune) -> set[tuple[str, str]]:
     """Collection numbers (X:, numbers in B:) and the normalised title: near-duplicates share one."""
-    numbers = re.findall(r"[0-9]+", parse_header(tune.text).get("B", ""))
+    numbers = re.findall(r"[0-9]+", header_fields(tune.text, to_key=False).get("B", ""))
     if re.fullmatch(r"[0-9]+", tune.X):
         numbers.append(tune.X)
     keys = {("number", str(int(n))) for n in numbers if int(n) > 0}
@@ -184,7 +172,7 @@ class Notes:
 
     @classmethod
     def of(cls, tune: Tune) -> "Notes":
-        s = note_letters(tune)
+        s = note_letters(tune.text)
         return cls(s, frozenset(s[i : i + SCREEN_NGRAM] for i in range(len(s) - SCREEN_NGRAM + 1)))
 
 

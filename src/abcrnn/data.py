@@ -75,6 +75,13 @@ def read_corpus(path: str | Path) -> list[str]:
     return tunes
 
 
+def split_files(files: list[str] | None, folder: str | None, suffix: str) -> dict[str, Path]:
+    """{split: path}: the files given in train/val/test order, or {split}{suffix} inside folder."""
+    if files:
+        return dict(zip(SPLITS, map(Path, files)))
+    return {s: Path(folder, f"{s}{suffix}") for s in SPLITS}
+
+
 def main_split(argv=None) -> int:
     p = argparse.ArgumentParser(prog="abcrnn split", description="Split the corpus into train/val/test by tune.")
     p.add_argument("--corpus", required=True, help="corpus.txt from `abcrnn corpus`")
@@ -82,8 +89,13 @@ def main_split(argv=None) -> int:
     p.add_argument("--val", type=float, default=0.1)
     p.add_argument("--test", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out-dir", required=True, help="writes train.txt, val.txt, test.txt and split.tsv here")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out-dir", help="writes train.txt, val.txt, test.txt and split.tsv here")
+    out.add_argument("--out", nargs=3, metavar=("TRAIN", "VAL", "TEST"), help="the three split files to write")
+    p.add_argument("--assignment", help="split.tsv to write (with --out; default: beside TRAIN)")
     a = p.parse_args(argv)
+    files = split_files(a.out, a.out_dir, ".txt")
+    assignment = Path(a.assignment) if a.assignment else files["train"].with_name("split.tsv")
 
     tunes = read_corpus(a.corpus)
     groups = read_groups(a.tunes, len(tunes)) if a.tunes else None
@@ -94,11 +106,10 @@ def main_split(argv=None) -> int:
             raise AbcrnnError(f"split: the {split} split is empty ({len(tunes)} tunes in {a.corpus}); "
                               f"add tunes or raise split.{split}" if split != "train" else
                               f"split: no tunes left for training ({len(tunes)} tunes); lower split.val/split.test")
-    out = Path(a.out_dir)
     for split in SPLITS:
-        write_text(out / f"{split}.txt", join_tagged([t for t, s in zip(tunes, names) if s == split]))
+        write_text(files[split], join_tagged([t for t, s in zip(tunes, names) if s == split]))
     rows = [{"id": i, "group": (groups or list(range(len(tunes))))[i], "split": s} for i, s in enumerate(names)]
-    write_tsv(out / "split.tsv", rows, ["id", "group", "split"])
+    write_tsv(assignment, rows, ["id", "group", "split"])
     print("split: " + ", ".join(f"{s} {counts[s]} tunes" for s in SPLITS), file=sys.stderr)
     return 0
 
@@ -154,16 +165,21 @@ def header_stats(tunes: list[str], top: int = TOP_N) -> list[dict]:
 def main_encode(argv=None) -> int:
     p = argparse.ArgumentParser(prog="abcrnn encode", description="Encode train/val/test as integer tensors.")
     p.add_argument("--vocab", required=True)
-    p.add_argument("--data-dir", required=True, help="directory with train.txt, val.txt, test.txt")
-    p.add_argument("--out-dir", required=True, help="writes train.pt, val.pt, test.pt (1-D int64 tensors)")
+    texts = p.add_mutually_exclusive_group(required=True)
+    texts.add_argument("--data-dir", help="directory with train.txt, val.txt, test.txt")
+    texts.add_argument("--texts", nargs=3, metavar=("TRAIN", "VAL", "TEST"), help="the three split files")
+    outs = p.add_mutually_exclusive_group(required=True)
+    outs.add_argument("--out-dir", help="writes train.pt, val.pt, test.pt (1-D int64 tensors)")
+    outs.add_argument("--out", nargs=3, metavar=("TRAIN", "VAL", "TEST"), help="the three tensor files to write")
     p.add_argument("--stats", help="corpus_stats.tsv to write")
     a = p.parse_args(argv)
     import torch
 
     vocab = Vocab.load(a.vocab)
-    texts = {s: Path(a.data_dir, f"{s}.txt").read_text(encoding="utf-8") for s in SPLITS}
+    sources, targets = split_files(a.texts, a.data_dir, ".txt"), split_files(a.out, a.out_dir, ".pt")
+    texts = {s: sources[s].read_text(encoding="utf-8") for s in SPLITS}
     for split, text in texts.items():
-        torch_save(torch.tensor(vocab.encode(text), dtype=torch.int64), Path(a.out_dir, f"{split}.pt"))
+        torch_save(torch.tensor(vocab.encode(text), dtype=torch.int64), targets[split])
     if a.stats:
         rows = split_stats(vocab, texts)
         rows += header_stats([t for text in texts.values() for t in split_tagged(text)])

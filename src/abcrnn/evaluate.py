@@ -1,7 +1,8 @@
 """`abcrnn evaluate`: test loss of a trained model; `abcrnn tables`: all runs side by side, with plots.
 
 The test loss is the mean cross-entropy of predicting every next character of the test split
-(nats/char), stateful over streams exactly as in training's validation.
+(nats/char), stateful over streams with the run's own stream count and chunk, exactly as in
+training's validation (both are read from the checkpoint).
 """
 
 from __future__ import annotations
@@ -9,19 +10,20 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from .checkpoint import load_checkpoint
 from .errors import AbcrnnError
 from .fileio import read_tsv, write_tsv
 from .runtime import setup_torch
+from .settings import RunSettings, kind
 from .train import LN2, METRICS_COLUMNS, load_split, stream_loss
 
-TEST_COLUMNS = ["run", "model", "hidden", "layers", "chunk", "lr", "batch_size", "dropout", "input", "params",
-                "best_epoch", "val_loss", "test_loss", "test_bits", "epochs_trained", "train_seconds"]
+RESULT_COLUMNS = ["params", "best_epoch", "val_loss", "test_loss", "test_bits", "epochs_trained", "train_seconds"]
+TEST_COLUMNS = ["run", *RunSettings.column_keys(), *RESULT_COLUMNS]
 # Columns of test.tsv that are numbers (the rest are text).
-NUMERIC = {"hidden", "layers", "chunk", "lr", "batch_size", "dropout", "params", "best_epoch", "val_loss",
-           "test_loss", "test_bits", "epochs_trained", "train_seconds"}
+NUMERIC = {*RESULT_COLUMNS} | {f.name for f in fields(RunSettings) if f.metadata["column"] and kind(f) is not str}
 
 
 def log(msg: str) -> None:
@@ -30,19 +32,18 @@ def log(msg: str) -> None:
 
 # --- evaluate ---------------------------------------------------------------------------------------
 
-def evaluate_checkpoint(checkpoint, data_path, batch_size: int = 32, chunk: int = 200, device: str = "auto",
-                        threads: int = 2) -> dict:
-    """The test.tsv row of one checkpoint on one encoded split."""
-    if batch_size < 1 or chunk < 1 or threads < 1:
-        raise AbcrnnError("--batch-size, --chunk and --threads: must be at least 1")
+def evaluate_checkpoint(checkpoint, data_path, device: str = "auto", threads: int = 2) -> dict:
+    """The test.tsv row of one checkpoint on one encoded split, scored with the run's stream layout."""
+    if threads < 1:
+        raise AbcrnnError("--threads: must be at least 1")
     dev = setup_torch(threads, device)
     model, vocab, payload = load_checkpoint(checkpoint, dev)
     data = load_split(data_path, len(vocab), "test")
-    loss = stream_loss(model, data, batch_size, chunk, dev)
     s, extra = payload["settings"], payload.get("extra", {})
+    loss = stream_loss(model, data, s.batch_size, s.chunk, dev)
     return {
-        "run": s.get("run") or Path(checkpoint).parent.name,
-        **{k: s.get(k, "") for k in ("model", "hidden", "layers", "chunk", "lr", "batch_size", "dropout", "input")},
+        "run": payload.get("run") or Path(checkpoint).parent.name,
+        **{k: getattr(s, k) for k in RunSettings.column_keys()},
         "params": model.num_params(),
         "best_epoch": extra.get("best_epoch", payload.get("epoch", "")),
         "val_loss": extra.get("best_val_loss", ""),
@@ -59,12 +60,10 @@ def main_evaluate(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", required=True, help="e.g. results/models/RUN/best.pt")
     p.add_argument("--data", default="results/data/test.pt", help="encoded split to score")
     p.add_argument("--out", required=True, help="one-row TSV, e.g. results/models/RUN/test.tsv")
-    p.add_argument("--batch-size", type=int, default=32, help="parallel streams")
-    p.add_argument("--chunk", type=int, default=200, help="characters per forward call")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
-    row = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.chunk, args.device, args.threads)
+    row = evaluate_checkpoint(args.checkpoint, args.data, args.device, args.threads)
     write_tsv(args.out, [row], TEST_COLUMNS)
     log(f"{row['run']}: test loss {row['test_loss']:.4f} nats/char ({row['test_bits']:.3f} bits/char)")
     return 0
@@ -72,26 +71,24 @@ def main_evaluate(argv: list[str] | None = None) -> int:
 
 # --- tables -------------------------------------------------------------------------------------------
 
-def read_run(run_dir: Path) -> tuple[dict, list[dict]]:
-    """(test.tsv row with numbers parsed, metrics.tsv rows with numbers parsed) of one run folder."""
+def read_run(test_path: Path, metrics_path: Path) -> tuple[dict, list[dict]]:
+    """(test.tsv row with numbers parsed, metrics.tsv rows with numbers parsed) of one run."""
     rows = {}
-    for name in ("test.tsv", "metrics.tsv"):
-        path = run_dir / name
+    for name, path, columns in (("test.tsv", test_path, TEST_COLUMNS), ("metrics.tsv", metrics_path, METRICS_COLUMNS)):
         try:
             rows[name] = read_tsv(path)
         except OSError as exc:
             raise AbcrnnError(f"{path}: cannot read ({exc.strerror}); evaluate the run first") from None
         if not rows[name]:
             raise AbcrnnError(f"{path}: no rows")
-    for name, columns in (("test.tsv", TEST_COLUMNS), ("metrics.tsv", METRICS_COLUMNS)):
         missing = [c for c in columns if c not in rows[name][0]]
         if missing:
-            raise AbcrnnError(f"{run_dir / name}: missing columns {', '.join(missing)}")
+            raise AbcrnnError(f"{path}: missing columns {', '.join(missing)}")
     try:
         test = {k: _number(v) if k in NUMERIC else v for k, v in rows["test.tsv"][0].items()}
         metrics = [{k: _number(v) for k, v in r.items()} for r in rows["metrics.tsv"]]
     except ValueError as exc:
-        raise AbcrnnError(f"{run_dir}: unreadable number in test.tsv or metrics.tsv ({exc})") from None
+        raise AbcrnnError(f"{test_path.parent}: unreadable number in test.tsv or metrics.tsv ({exc})") from None
     return test, metrics
 
 
@@ -111,28 +108,36 @@ def main_tables(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="abcrnn tables",
                                 description="Collect runs into test_loss.tsv, best_run.tsv and loss plots.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--runs", nargs="+", required=True, help="run folders holding test.tsv and metrics.tsv")
-    p.add_argument("--out-dir", default="results/tables")
-    p.add_argument("--plots-dir", default="results/plots")
+    p.add_argument("--tests", nargs="+", required=True, help="each run's test.tsv (from abcrnn evaluate)")
+    p.add_argument("--metrics", nargs="+", required=True, help="each run's metrics.tsv, in the order of --tests")
+    p.add_argument("--test-loss", default="results/tables/test_loss.tsv", help="table of all runs to write")
+    p.add_argument("--best-run", default="results/tables/best_run.tsv", help="the best run's row, to write")
+    p.add_argument("--loss-curves", default="results/plots/loss_curves.png")
+    p.add_argument("--test-loss-plot", default="results/plots/test_loss.png")
+    p.add_argument("--rnn-vs-lstm", help="one panel per model type (needs two types)")
+    p.add_argument("--hidden-sweep", help="losses per hidden size (needs runs that differ only in hidden size)")
     args = p.parse_args(argv)
     from . import plots
 
+    if len(args.tests) != len(args.metrics):
+        raise AbcrnnError(f"--tests and --metrics: {len(args.tests)} and {len(args.metrics)} files; give one each per run")
     runs = {}
-    for run_dir in map(Path, args.runs):
-        test, metrics = read_run(run_dir)
+    for test_path, metrics_path in zip(map(Path, args.tests), map(Path, args.metrics)):
+        test, metrics = read_run(test_path, metrics_path)
         if test["run"] in runs:
-            raise AbcrnnError(f"{run_dir}: run name {test['run']!r} appears twice in --runs")
+            raise AbcrnnError(f"{test_path}: run name {test['run']!r} appears twice in --tests")
         runs[test["run"]] = (test, metrics)
     rows = [runs[name][0] for name in sorted(runs)]
     curves = {name: runs[name][1] for name in sorted(runs)}
-    out, plot_dir = Path(args.out_dir), Path(args.plots_dir)
-    write_tsv(out / "test_loss.tsv", rows, TEST_COLUMNS)
     best = best_row(rows)
-    write_tsv(out / "best_run.tsv", [best], TEST_COLUMNS)
+    wanted = {"loss_curves": args.loss_curves, "test_loss": args.test_loss_plot, "rnn_vs_lstm": args.rnn_vs_lstm,
+              "hidden_sweep": args.hidden_sweep}
+    plots.check_requests(rows, wanted, best["run"])
+    write_tsv(args.test_loss, rows, TEST_COLUMNS)
+    write_tsv(args.best_run, [best], TEST_COLUMNS)
     log(f"{len(rows)} runs; best by validation loss: {best['run']} (val {best['val_loss']:.4f}, "
         f"test {best['test_loss']:.4f} nats/char)")
-    for note in plots.all_plots(rows, curves, plot_dir, best["run"]):
-        log(note)
+    plots.run_plots(rows, curves, wanted, best["run"])
     return 0
 
 

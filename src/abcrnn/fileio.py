@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from .errors import AbcrnnError
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike):
@@ -60,6 +62,30 @@ def _fmt(value):
             return f"{value:.6f}".rstrip("0").rstrip(".")
         return f"{value:.6g}"
     return value
+
+
+def claim_folder(folder: str | os.PathLike, names: Sequence[str], ledger: str, program: str,
+                 always: Sequence[str] = ()) -> None:
+    """Make room for the files `names` (ledger among them) in folder, touching nothing the program did not write.
+
+    The ledger is the TSV (with a `file` column) that `program` writes last into the folder: the files
+    it lists, the ledger itself and the files in `always` (written on every run) are that program's and
+    are replaced or removed; any other file in the way stops the run with one line, so that a user's
+    files are never overwritten.
+    """
+    folder = Path(folder)
+    owned: set[str] = set()
+    if (folder / ledger).is_file():
+        try:
+            owned = {row["file"] for row in read_tsv(folder / ledger)} | {ledger, *always}
+        except (KeyError, ValueError, UnicodeDecodeError, csv.Error):
+            owned = set()
+    for name in names:
+        if (folder / name).exists() and name not in owned:
+            raise AbcrnnError(f"{folder}: already holds {name}, which {program} did not write there; "
+                              "choose a new or empty folder")
+    for name in sorted(owned - set(names)):  # an earlier, larger set of tunes
+        (folder / name).unlink(missing_ok=True)
 
 
 def torch_save(obj, path: str | os.PathLike) -> None:

@@ -15,11 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import AbcrnnError
+from .settings import RunSettings
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-INPUTS = ("onehot", "embedding")
-INITS = ("xavier", "pytorch")
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
@@ -36,17 +34,8 @@ class CharRNN(nn.Module):
         embedding_dim: int = 64,
         init: str = "xavier",
     ):
+        """Arguments as in RunSettings, which checks them (build_model); this only builds."""
         super().__init__()
-        if model not in CELLS:
-            raise AbcrnnError(f"model: must be one of {sorted(CELLS)}, got {model!r}")
-        if input not in INPUTS:
-            raise AbcrnnError(f"input: must be one of {INPUTS}, got {input!r}")
-        if init not in INITS:
-            raise AbcrnnError(f"init: must be one of {INITS}, got {init!r}")
-        if min(vocab_size, hidden, layers, embedding_dim) < 1:
-            raise AbcrnnError("model: vocabulary size, hidden, layers and embedding_dim must be at least 1")
-        if not 0.0 <= dropout < 1.0:
-            raise AbcrnnError(f"dropout: must be in [0, 1), got {dropout}")
         self.vocab_size, self.kind, self.hidden, self.layers = vocab_size, model, hidden, layers
         self.input_mode = input
         self.embedding = nn.Embedding(vocab_size, embedding_dim) if input == "embedding" else None
@@ -94,15 +83,8 @@ def detach_state(state: State | None) -> State | None:
     return state.detach()
 
 
-def build_model(vocab_size: int, settings: dict) -> CharRNN:
-    """Build from a run's settings dict (keys: model, hidden, layers, dropout, input, embedding_dim, init)."""
-    return CharRNN(
-        vocab_size,
-        model=settings.get("model", "lstm"),
-        hidden=int(settings.get("hidden", 150)),
-        layers=int(settings.get("layers", 1)),
-        dropout=float(settings.get("dropout", 0.0)),
-        input=settings.get("input", "onehot"),
-        embedding_dim=int(settings.get("embedding_dim", 64)),
-        init=settings.get("init", "xavier"),
-    )
+def build_model(vocab_size: int, settings: RunSettings) -> CharRNN:
+    """The model a run's settings describe (its weights initialised from torch's current seed)."""
+    return CharRNN(vocab_size, model=settings.model, hidden=settings.hidden, layers=settings.layers,
+                   dropout=settings.dropout, input=settings.input, embedding_dim=settings.embedding_dim,
+                   init=settings.init)

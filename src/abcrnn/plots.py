@@ -1,21 +1,37 @@
-"""Loss plots of the training runs, after the paper's figures 15-18 and 24."""
+"""The pipeline's plots: loss plots of the training runs, after the paper's figures 15-18 and 24,
+and the validity chart of generated tunes (plot_validity, from `abcrnn validity`'s summary rows)."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from .errors import AbcrnnError  # noqa: E402
 from .fileio import atomic_path  # noqa: E402
+from .settings import RunSettings  # noqa: E402
+from .validity import BASELINE, number  # noqa: E402
 
 UNIT = "cross-entropy loss (nats/char)"
 # Settings that must agree for runs to count as one hidden-size sweep.
-SWEEP_KEYS = ("model", "layers", "chunk", "lr", "batch_size", "dropout", "input")
+SWEEP_KEYS = tuple(k for k in RunSettings.column_keys() if k != "hidden")  # held equal in a hidden sweep
+PLOTTED = {  # column: legend label
+    "header_complete": "complete header",
+    "renders_ok": "renders without errors",
+    "has_notes": "has notes",
+    "bars_match_meter": "bars match meter",
+    "ended": "reached <end>",
+    "repetition": "repeated-loop share (lower is better)",
+    "copied": "longest copied run (share of body; lower = more novel)",
+}
+LOWER_IS_BETTER = {"repetition", "copied"}  # hatched in the plot
 
 
 def save(fig, path: Path) -> None:
@@ -58,12 +74,9 @@ def loss_curves(curves: dict[str, list[dict]], path: Path) -> None:
     save(fig, path)
 
 
-def rnn_vs_lstm(rows: list[dict], curves: dict[str, list[dict]], path: Path) -> str | None:
-    """One panel per model type on a shared loss axis (fig. 24); skipped with a single type."""
+def rnn_vs_lstm(rows: list[dict], curves: dict[str, list[dict]], path: Path) -> None:
+    """One panel per model type on a shared loss axis (fig. 24); needs two types or more."""
     kinds = sorted({r["model"] for r in rows})
-    if len(kinds) < 2:
-        path.unlink(missing_ok=True)  # a stale plot from an earlier set of runs would mislead
-        return f"rnn_vs_lstm.png skipped: only one model type ({kinds[0]})"
     fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 4.5), sharey=True)
     for letter, kind, ax in zip("abcdefgh", kinds, axes):
         for i, r in enumerate(r for r in rows if r["model"] == kind):
@@ -73,7 +86,6 @@ def rnn_vs_lstm(rows: list[dict], curves: dict[str, list[dict]], path: Path) -> 
     fig.suptitle("Cross-entropy loss by model type")
     fig.tight_layout()
     save(fig, path)
-    return None
 
 
 def sweep_group(rows: list[dict], best: str) -> list[dict]:
@@ -88,12 +100,9 @@ def sweep_group(rows: list[dict], best: str) -> list[dict]:
     return sorted(group, key=lambda r: (r["hidden"], r["run"])) if len({r["hidden"] for r in group}) >= 2 else []
 
 
-def hidden_sweep(rows: list[dict], curves: dict[str, list[dict]], path: Path, best: str) -> str | None:
+def hidden_sweep(rows: list[dict], curves: dict[str, list[dict]], path: Path, best: str) -> None:
     """Training and validation loss for each hidden size, side by side (fig. 17/18)."""
     group = sweep_group(rows, best)
-    if not group:
-        path.unlink(missing_ok=True)
-        return "hidden_sweep.png skipped: no runs that differ only in hidden size"
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     for i, r in enumerate(group):
         for ax, key in zip(axes, ("train_loss", "val_loss")):
@@ -105,7 +114,6 @@ def hidden_sweep(rows: list[dict], curves: dict[str, list[dict]], path: Path, be
                  f"batch {r['batch_size']}")
     fig.tight_layout()
     save(fig, path)
-    return None
 
 
 def test_loss_bars(rows: list[dict], path: Path, best: str) -> None:
@@ -123,12 +131,97 @@ def test_loss_bars(rows: list[dict], path: Path, best: str) -> None:
     save(fig, path)
 
 
-def all_plots(rows: list[dict], curves: dict[str, list[dict]], out_dir: Path, best: str) -> list[str]:
-    """Write every plot into out_dir; returns notes on the plots skipped."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    loss_curves(curves, out_dir / "loss_curves.png")
-    test_loss_bars(rows, out_dir / "test_loss.png", best)
-    notes = [rnn_vs_lstm(rows, curves, out_dir / "rnn_vs_lstm.png"),
-             hidden_sweep(rows, curves, out_dir / "hidden_sweep.png", best)]
-    return [n for n in notes if n]
+def check_requests(rows: list[dict], paths: dict[str, Path | None], best: str) -> None:
+    """Refuse, before anything is written, a comparison plot the runs cannot fill."""
+    kinds = sorted({r["model"] for r in rows})
+    if paths.get("rnn_vs_lstm") and len(kinds) < 2:
+        raise AbcrnnError(f"{paths['rnn_vs_lstm']}: the model-type comparison needs runs of two model types, "
+                          f"got only {kinds[0]}")
+    if paths.get("hidden_sweep") and not sweep_group(rows, best):
+        raise AbcrnnError(f"{paths['hidden_sweep']}: the hidden-size sweep needs runs that differ only in hidden size")
+
+
+def run_plots(rows: list[dict], curves: dict[str, list[dict]], paths: dict[str, Path | None], best: str) -> None:
+    """The loss plots asked for: paths has loss_curves and test_loss, and rnn_vs_lstm and hidden_sweep
+    where the grid has two model types or two hidden sizes (None or absent: not drawn)."""
+    loss_curves(curves, Path(paths["loss_curves"]))
+    test_loss_bars(rows, Path(paths["test_loss"]), best)
+    if paths.get("rnn_vs_lstm"):
+        rnn_vs_lstm(rows, curves, Path(paths["rnn_vs_lstm"]))
+    if paths.get("hidden_sweep"):
+        hidden_sweep(rows, curves, Path(paths["hidden_sweep"]), best)
+
+
+# --- validity of generated tunes -------------------------------------------------------------
+
+def plot_blocks(summary: list[dict]) -> list[list[dict]]:
+    """The summary rows split into one block per run's set of temperatures, the test-set rows
+    appended to each block so that every block is read beside the baseline.
+
+    A block ends where the run changes or a temperature comes back (the best run's samples
+    followed by the same run's samples among all runs)."""
+    baseline = [row for row in summary if row["temperature"] == BASELINE]
+    blocks: list[list[dict]] = []
+    for row in summary:
+        if row["temperature"] == BASELINE:
+            continue
+        block = blocks[-1] if blocks else []
+        if not block or row["run"] != block[0]["run"] or any(r["temperature"] == row["temperature"] for r in block):
+            blocks.append([row])
+        else:
+            block.append(row)
+    return [block + baseline for block in blocks] or [baseline]
+
+
+def _block_title(block: list[dict], repeated: bool) -> str:
+    """The run's name; where the run has several blocks, also where its samples are."""
+    run = block[0]["run"]
+    return f"{run}\nsamples in {Path(block[0]['samples']).parent}/" if repeated else run
+
+
+def plot_validity(summary: list[dict], path) -> None:
+    """Grouped bars: each validity measure per temperature, the test-set tunes last for comparison;
+    one panel per run when the summary holds several runs."""
+    blocks = plot_blocks(summary)
+    # a measure that was not taken (novelty without --train) is blank in every row: no bar for it
+    plotted = {c: name for c, name in PLOTTED.items() if any(row.get(c, "") != "" for row in summary)}
+    width = max(7.0 if len(blocks) == 1 else 9.0, 1.6 * max(len(block) for block in blocks) + 3)
+    fig, axes = plt.subplots(len(blocks), 1, squeeze=False, sharey=True, layout="constrained",
+                             figsize=(width, 1.6 + 3.0 * len(blocks)))
+    runs = [block[0]["run"] for block in blocks]
+    for ax, block in zip(axes[:, 0], blocks):
+        _plot_block(ax, block, plotted)
+        if len(blocks) > 1:
+            ax.set_title(_block_title(block, runs.count(block[0]["run"]) > 1), fontsize="medium", loc="left")
+    if len(blocks) == 1:
+        run = blocks[0][0]["run"]
+        axes[0, 0].set_title("Validity of generated tunes" + (f" ({run})" if run else ""))
+    else:
+        fig.suptitle("Validity of generated tunes per run")
+    axes[-1, 0].set_xlabel("sampling temperature")
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    # the longest legend entries need about 11 inches in four columns
+    fig.legend(handles, names, fontsize="small", ncol=min(4 if width >= 11 else 2, len(plotted)),
+               loc="outside lower center", frameon=False)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def _plot_block(ax, block: list[dict], plotted: dict[str, str]) -> None:
+    labels = [row["temperature"] for row in block]
+    x = np.arange(len(labels))
+    width = 0.8 / len(plotted)
+    for k, (column, name) in enumerate(plotted.items()):
+        values = [number(row.get(column, ""), math.nan) for row in block]
+        ax.bar(x + (k - (len(plotted) - 1) / 2) * width, np.nan_to_num(values, nan=0.0), width, label=name,
+               hatch="///" if column in LOWER_IS_BETTER else None, edgecolor="white", linewidth=0)
+    ax.set_xticks(x, [("test-set\n(baseline)" if lab == BASELINE else f"T = {lab}" if lab != "argmax" else "argmax")
+                      for lab in labels])
+    ax.set_xlim(-0.5, len(labels) - 0.5)
+    if BASELINE in labels:
+        ax.axvline(labels.index(BASELINE) - 0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("mean over tunes (0–1)")
+    ax.grid(axis="y", alpha=0.3)
+

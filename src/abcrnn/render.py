@@ -27,8 +27,8 @@ from tqdm import tqdm
 
 from .abc import split_tagged
 from .errors import AbcrnnError
-from .fileio import write_text, write_tsv
-from .sample import clear_stale, number_width
+from .fileio import claim_folder, write_text, write_tsv
+from .sample import number_width
 
 PROGRAMS = {  # program: (environment variable, default, Debian packages)
     "abc2midi": ("ABCRNN_ABC2MIDI", "abc2midi", "abcmidi"),
@@ -152,10 +152,10 @@ class Settings:
     timeout: float = 20.0
 
 
-def render_midi(abc: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
-    """abc2midi → {n}.mid; midi_ok when it finished, reported no errors and wrote a readable MIDI."""
-    target = abc.with_suffix(".mid")
-    with tempfile.TemporaryDirectory(dir=abc.parent, prefix=".render-") as tmp:
+def render_midi(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
+    """abc2midi → out_dir/{n}.mid; midi_ok when it finished, reported no errors and wrote a readable MIDI."""
+    target = out_dir / f"{abc.stem}.mid"
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
         out = Path(tmp).resolve() / target.name
         run = run_program([program("abc2midi"), abc.name, "-o", str(out)], timeout, cwd=abc.parent)
         errors, warnings = abc2midi_messages(run.output)
@@ -180,16 +180,16 @@ def render_midi(abc: Path, timeout: float, result: Rendered, problems: list[str]
     result.midi_ok = notes is not None and not errors
 
 
-def render_score(abc: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
+def render_score(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
     """abcm2ps -g → {n}.svg, one cropped SVG for the tune (abcm2ps names it {n}001.svg).
 
     abcm2ps -g overflows its output buffer on very long tunes; those are typeset as pages
     instead (-v): {n}.svg is the first page, {n}-p2.svg … the others. score_ok means a score was
     typeset; abcm2ps's complaints about the tune go to the message.
     """
-    run, svgs = _abcm2ps(abc, "-g", timeout)
+    run, svgs = _abcm2ps(abc, out_dir, "-g", timeout)
     if not svgs and "buffer overflow" in run.output:
-        run, svgs = _abcm2ps(abc, "-v", timeout)
+        run, svgs = _abcm2ps(abc, out_dir, "-v", timeout)
     result.timed_out |= run.timed_out
     if run.failure:
         problems.append(run.failure)
@@ -200,30 +200,30 @@ def render_score(abc: Path, timeout: float, result: Rendered, problems: list[str
     result.score_ok = bool(svgs) and not run.failure
 
 
-def _abcm2ps(abc: Path, mode: str, timeout: float) -> tuple[Run, list[Path]]:
-    """Run abcm2ps in a scratch directory and move the SVG pages it wrote beside the tune."""
-    for old in abc.parent.glob(f"{abc.stem}-p*.svg"):
+def _abcm2ps(abc: Path, out_dir: Path, mode: str, timeout: float) -> tuple[Run, list[Path]]:
+    """Run abcm2ps in a scratch directory and move the SVG pages it wrote into out_dir."""
+    for old in out_dir.glob(f"{abc.stem}-p*.svg"):
         old.unlink()
-    with tempfile.TemporaryDirectory(dir=abc.parent, prefix=".render-") as tmp:
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
         run = run_program([program("abcm2ps"), mode, abc.name, "-O", str(Path(tmp).resolve() / f"{abc.stem}.svg")],
                           timeout, cwd=abc.parent)
         pages = sorted(Path(tmp).glob("*.svg"))
         if run.failure:
             return run, []
-        targets = [abc.with_suffix(".svg")] + [abc.with_name(f"{abc.stem}-p{i}.svg") for i in range(2, len(pages) + 1)]
+        targets = [out_dir / f"{abc.stem}.svg"] + [out_dir / f"{abc.stem}-p{i}.svg" for i in range(2, len(pages) + 1)]
         for page, target in zip(pages, targets):
             os.replace(page, target)
     return run, targets[: len(pages)]
 
 
-def render_audio(abc: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
-    """fluidsynth renders {n}.mid with the General MIDI soundfont into {n}.wav."""
-    midi, target = abc.with_suffix(".mid"), abc.with_suffix(".wav")
+def render_audio(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
+    """fluidsynth renders out_dir/{n}.mid with the General MIDI soundfont into out_dir/{n}.wav."""
+    midi, target = out_dir / f"{abc.stem}.mid", out_dir / f"{abc.stem}.wav"
     if not midi.exists():
         result.audio_ok = False
         problems.append("no MIDI file to play")
         return
-    with tempfile.TemporaryDirectory(dir=abc.parent, prefix=".render-") as tmp:
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
         out = Path(tmp).resolve() / target.name
         run = run_program([program("fluidsynth"), "-ni", "-F", str(out), "-r", str(SAMPLE_RATE), soundfont(),
                            str(midi.resolve())], timeout, cwd=tmp)
@@ -242,18 +242,19 @@ def _first_problem(output: str, default: str = "no message") -> str:
     return (flagged or [default])[0]
 
 
-def render_tune(abc: Path, settings: Settings) -> Rendered:
-    """Render one .abc file; the outputs of an earlier rendering are removed first."""
+def render_tune(abc: Path, settings: Settings, out_dir: Path | None = None) -> Rendered:
+    """Render one .abc file into out_dir (default: beside it); an earlier rendering's outputs go first."""
+    out_dir = abc.parent if out_dir is None else out_dir
     for suffix, wanted in ((".mid", settings.midi), (".svg", settings.score), (".wav", settings.audio)):
         if wanted:
-            abc.with_suffix(suffix).unlink(missing_ok=True)
+            (out_dir / f"{abc.stem}{suffix}").unlink(missing_ok=True)
     result, problems = Rendered(abc.name), []
     if settings.midi:
-        render_midi(abc, settings.timeout, result, problems)
+        render_midi(abc, out_dir, settings.timeout, result, problems)
     if settings.score:
-        render_score(abc, settings.timeout, result, problems)
+        render_score(abc, out_dir, settings.timeout, result, problems)
     if settings.audio:
-        render_audio(abc, settings.timeout, result, problems)
+        render_audio(abc, out_dir, settings.timeout, result, problems)
     result.message = _one_line("; ".join(problems))
     return result
 
@@ -284,60 +285,77 @@ def check_programs(settings: Settings) -> None:
         soundfont()
 
 
-def render_dir(directory, settings: Settings, threads: int = 1, progress: bool = False) -> list[Rendered]:
-    """Render every *.abc in a directory, `threads` tunes at a time; results in file order."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise AbcrnnError(f"{directory}: no such directory of .abc tunes")
+def render_files(files: list[Path], settings: Settings, out_dir: Path | None = None, threads: int = 1,
+                 progress: bool = False) -> list[Rendered]:
+    """Render .abc files into out_dir (default: beside each), `threads` tunes at a time; results in order."""
     if settings.audio and not settings.midi:
         raise AbcrnnError("--audio needs --midi (audio is rendered from the MIDI file)")
+    for f in files:
+        if not f.is_file():
+            raise AbcrnnError(f"{f}: no such tune file")
     check_programs(settings)
-    files = tune_files(directory)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        jobs = pool.map(lambda f: render_tune(f, settings), files)
+        jobs = pool.map(lambda f: render_tune(f, settings, out_dir), files)
         return list(tqdm(jobs, total=len(files), desc="rendering", unit="tune",
                          disable=None if progress else True, file=sys.stderr))
 
 
-def write_baseline(tagged: str | Path, directory, limit: int, seed: int) -> int:
-    """Write up to `limit` tunes of a <start>/<end> file (a seeded choice, in file order) as {n}.abc."""
+def write_baseline(tagged: str | Path, tunes_tsv: str | Path, count: int, seed: int) -> list[Path]:
+    """Write `count` tunes of a <start>/<end> file (a seeded choice, in file order) as {n}.abc beside
+    tunes_tsv, which lists them with their position in the file."""
     try:
         tunes = split_tagged(Path(tagged).read_text(encoding="utf-8"))
     except OSError as exc:
         raise AbcrnnError(f"{tagged}: cannot read ({exc.strerror})") from None
-    if not tunes:
-        raise AbcrnnError(f"{tagged}: no <start>…<end> tunes in it")
-    if limit < 1:
-        raise AbcrnnError(f"--limit: must be at least 1, got {limit}")
-    chosen = sorted(random.Random(seed).sample(range(len(tunes)), min(limit, len(tunes))))
-    directory = Path(directory)
-    clear_stale(directory)
+    if count < 1:
+        raise AbcrnnError(f"--count: must be at least 1, got {count}")
+    if len(tunes) < count:
+        raise AbcrnnError(f"{tagged}: has {len(tunes)} tunes, fewer than the {count} asked for "
+                          "(lower --count, config key sample.baseline_tunes)")
+    chosen = sorted(random.Random(seed).sample(range(len(tunes)), count))
+    directory = Path(tunes_tsv).parent
     width = number_width(len(chosen))
-    rows = []
+    names = [f"{n:0{width}d}.abc" for n in range(1, len(chosen) + 1)]
+    claim_folder(directory, [*names, Path(tunes_tsv).name], Path(tunes_tsv).name, "abcrnn baseline")
+    rows, files = [], []
     for n, index in enumerate(chosen, 1):
-        name = f"{n:0{width}d}.abc"
-        write_text(directory / name, tunes[index].strip("\n") + "\n")
-        rows.append({"n": n, "file": name, "index": index + 1})
-    write_tsv(directory / "tunes.tsv", rows, ["n", "file", "index"])
-    return len(chosen)
+        files.append(directory / f"{n:0{width}d}.abc")
+        write_text(files[-1], tunes[index].strip("\n") + "\n")
+        rows.append({"n": n, "file": files[-1].name, "index": index + 1})
+    write_tsv(tunes_tsv, rows, ["n", "file", "index"])
+    return files
+
+
+def main_baseline(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="abcrnn baseline",
+                                description="Write a seeded choice of real test-set tunes as {n}.abc, to be rendered "
+                                            "and measured like generated ones.")
+    p.add_argument("--test", metavar="PATH", required=True, help="a <start>/<end> file, e.g. results/data/test.txt")
+    p.add_argument("--count", metavar="N", type=int, default=100, help="tunes to choose")
+    p.add_argument("--seed", metavar="N", type=int, default=0, help="seed of the choice")
+    p.add_argument("--out", metavar="TSV", required=True, help="tunes.tsv to write; the tunes go beside it")
+    args = p.parse_args(argv)
+    files = write_baseline(args.test, args.out, args.count, args.seed)
+    print(f"abcrnn baseline: {len(files)} tunes of {args.test} -> {Path(args.out).parent}", file=sys.stderr)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="abcrnn render",
                                 description="Render ABC tunes to MIDI (abc2midi), SVG scores (abcm2ps) and WAV audio.")
-    p.add_argument("--dir", metavar="DIR", required=True,
-                   help="directory of N.abc tunes; outputs are written beside them")
-    p.add_argument("--out", metavar="TSV", help="per-tune table (default: DIR/render.tsv)")
+    tunes = p.add_mutually_exclusive_group(required=True)
+    tunes.add_argument("--tunes", metavar="ABC", nargs="+", help=".abc files to render")
+    tunes.add_argument("--dir", metavar="DIR", help="render every *.abc in this directory")
+    p.add_argument("--out-dir", metavar="DIR", help="where the renderings go (default: beside each tune)")
+    p.add_argument("--out", metavar="TSV", required=True, help="per-tune table to write (e.g. render.tsv)")
     p.add_argument("--midi", action=argparse.BooleanOptionalAction, default=True, help="MIDI with abc2midi")
     p.add_argument("--score", action=argparse.BooleanOptionalAction, default=True, help="SVG score with abcm2ps")
     p.add_argument("--audio", action=argparse.BooleanOptionalAction, default=False, help="WAV with fluidsynth")
     p.add_argument("--timeout", metavar="SECONDS", type=float, default=20.0,
                    help="seconds each program may run per tune")
     p.add_argument("--threads", metavar="N", type=int, default=1, help="tunes rendered at the same time")
-    p.add_argument("--from-tagged", metavar="PATH",
-                   help="first write tunes of this <start>/<end> file (e.g. the test split) into DIR")
-    p.add_argument("--limit", metavar="N", type=int, default=100, help="with --from-tagged: at most this many tunes")
-    p.add_argument("--seed", metavar="N", type=int, default=0, help="with --from-tagged: seed of the choice of tunes")
     return p
 
 
@@ -346,18 +364,16 @@ def main_render(argv: list[str] | None = None) -> int:
     if not args.timeout > 0:
         raise AbcrnnError(f"--timeout: must be positive, got {args.timeout}")
     settings = Settings(args.midi, args.score, args.audio, args.timeout)
-    directory = Path(args.dir)
-    if args.from_tagged:
-        check_programs(settings)
-        directory.mkdir(parents=True, exist_ok=True)
-        write_baseline(args.from_tagged, directory, args.limit, args.seed)
-    results = render_dir(directory, settings, args.threads, progress=True)
-    out = Path(args.out) if args.out else directory / "render.tsv"
-    write_tsv(out, [asdict(r) for r in results], RENDER_COLUMNS)
+    if args.dir is not None:
+        if not Path(args.dir).is_dir():
+            raise AbcrnnError(f"{args.dir}: no such directory of .abc tunes")
+        files = tune_files(Path(args.dir))
+    else:
+        files = [Path(f) for f in args.tunes]
+    out_dir = Path(args.out_dir) if args.out_dir else None
+    results = render_files(files, settings, out_dir, args.threads, progress=True)
+    write_tsv(args.out, [asdict(r) for r in results], RENDER_COLUMNS)
     valid = sum(r.midi_ok is True for r in results)
-    print(f"abcrnn render: {len(results)} tunes in {directory}, {valid} rendered to MIDI without errors -> {out}",
+    print(f"abcrnn render: {len(results)} tunes, {valid} rendered to MIDI without errors -> {args.out}",
           file=sys.stderr)
     return 0
-
-
-main = main_render

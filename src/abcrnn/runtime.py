@@ -40,3 +40,19 @@ def setup_torch(threads: int, device: str) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise AbcrnnError(f"--device {device}: no CUDA device is available (use --device cpu or auto)")
     return torch.device(device)
+
+
+def machine_info() -> dict[str, str | int]:
+    """What timings depend on: the CPU's model name, the instruction-set level torch's kernels use on
+    it, torch's thread count and torch's version."""
+    import platform
+
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"cpu": cpu or platform.processor() or platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads(), "torch_version": torch.__version__}

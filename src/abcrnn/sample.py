@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +18,14 @@ import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 from tqdm import tqdm
 
-from .abc import END, START, split_tagged
+from .abc import END, START, header_text, split_tagged
 from .config import temperature_label
 from .errors import AbcrnnError
-from .fileio import read_tsv, write_text, write_tsv
+from .fileio import claim_folder, read_tsv, write_text, write_tsv
 
 PRIME_MODES = ("test-header", "start")
 SAMPLE_COLUMNS = ["n", "file", "seed", "temperature", "ended", "chars", "prime"]
 # Files a sample directory holds from an earlier run (samples and their renderings).
-STALE = re.compile(r"^(\d+\.(abc|mid|svg|wav)|\d+-p\d+\.svg|render\.tsv)$")
 
 
 # --- sampling ---------------------------------------------------------------------------------
@@ -168,15 +166,6 @@ def split_sample(text: str, prime: str) -> Sample:
     return Sample(text, tune.strip("\n"), False, generated)
 
 
-def header_of(tune: str) -> str | None:
-    """The header lines of a tune, up to and including its first K: line (None if it has none)."""
-    lines = tune.split("\n")
-    for i, line in enumerate(lines):
-        if line.startswith("K:"):
-            return "\n".join(lines[: i + 1])
-    return None
-
-
 def make_primes(mode: str, n: int, seed: int, test_path: str | Path | None = None) -> list[str]:
     """The prime of each sample: a test-set tune's header (chosen with the sample's seed), just
     <start>, or the user's text (\\n escapes allowed) after <start>."""
@@ -198,7 +187,7 @@ def _test_headers(test_path) -> list[str]:
         text = Path(test_path).read_text(encoding="utf-8")
     except OSError as exc:
         raise AbcrnnError(f"{test_path}: cannot read the test split ({exc.strerror})") from None
-    headers = [h for h in map(header_of, split_tagged(text)) if h]
+    headers = [h for h in map(header_text, split_tagged(text)) if h]
     if not headers:
         raise AbcrnnError(f"{test_path}: no <start>…<end> tune with a K: line to take a header from")
     return headers
@@ -209,14 +198,6 @@ def _test_headers(test_path) -> list[str]:
 def number_width(count: int) -> int:
     """Digits of the zero-padded file numbers 1..count (01.abc … 20.abc)."""
     return max(2, len(str(count)))
-
-
-def clear_stale(out_dir: Path) -> None:
-    """Remove numbered tunes and renderings an earlier run left in out_dir (nothing else)."""
-    if out_dir.is_dir():
-        for path in out_dir.iterdir():
-            if path.is_file() and STALE.match(path.name):
-                path.unlink()
 
 
 def raw_block(n: int, width: int, seed: int, temperature, sample: Sample) -> str:
@@ -230,7 +211,8 @@ def write_samples(out_dir, samples: list[Sample], primes: list[str], seed: int, 
     """{n}.abc per tune, raw.txt and samples.tsv (last, as it marks a finished run)."""
     out_dir = Path(out_dir)
     width = number_width(len(samples))
-    clear_stale(out_dir)
+    names = [f"{i + 1:0{width}d}.abc" for i in range(len(samples))]
+    claim_folder(out_dir, [*names, "raw.txt", "samples.tsv"], "samples.tsv", "abcrnn sample", always=["raw.txt"])
     rows, raw = [], []
     for i, (sample, prime) in enumerate(zip(samples, primes)):
         name = f"{i + 1:0{width}d}.abc"
@@ -244,15 +226,17 @@ def write_samples(out_dir, samples: list[Sample], primes: list[str], seed: int, 
 
 # --- command line ---------------------------------------------------------------------------------
 
-def best_checkpoint(best_run: str, models_dir: str) -> Path:
-    """results/models/{run}/best.pt for the run named in best_run.tsv's `run` column."""
+def best_checkpoint(best_run: str, models_dir: str, checkpoints: list[str] | None = None) -> Path:
+    """The checkpoint of the run named in best_run.tsv's `run` column (see checkpoint.run_checkpoint)."""
+    from .checkpoint import run_checkpoint
+
     try:
         rows = read_tsv(best_run)
     except OSError as exc:
         raise AbcrnnError(f"{best_run}: cannot read the best-run table ({exc.strerror})") from None
     if not rows or not rows[0].get("run"):
         raise AbcrnnError(f"{best_run}: needs a `run` column with at least one row")
-    return Path(models_dir) / rows[0]["run"] / "best.pt"
+    return run_checkpoint(rows[0]["run"], checkpoints, models_dir)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -261,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--checkpoint", metavar="PATH", help="a checkpoint file (results/models/RUN/best.pt)")
     src.add_argument("--best-run", metavar="TSV", help="best_run.tsv: sample from the run named in its `run` column")
     p.add_argument("--models-dir", metavar="DIR", default="results/models", help="where --best-run finds RUN/best.pt")
+    p.add_argument("--checkpoints", metavar="PATH", nargs="+",
+                   help="or the checkpoints --best-run chooses from (the one in a folder named after the run)")
     p.add_argument("--temperature", metavar="T", default="1.0", help="a positive number, or 'argmax' (greedy)")
     p.add_argument("--prime", metavar="PRIME", default="test-header",
                    help="test-header (a test tune's header), start (just <start>), or ABC text (\\n allowed)")
@@ -285,7 +271,7 @@ def main_sample(argv: list[str] | None = None) -> int:
     temperature = parse_temperature(args.temperature)
     _check_options(args.num, args.max_chars, args.top_k, args.top_p)
     device = setup_torch(max(1, args.threads), args.device)
-    path = Path(args.checkpoint) if args.checkpoint else best_checkpoint(args.best_run, args.models_dir)
+    path = Path(args.checkpoint) if args.checkpoint else best_checkpoint(args.best_run, args.models_dir, args.checkpoints)
     model, vocab, _ = load_checkpoint(path, device)
     primes = make_primes(args.prime, args.num, args.seed, args.test)
     unknown = sum(vocab.count_unknown(p) for p in set(primes))

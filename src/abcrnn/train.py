@@ -30,13 +30,11 @@ from .errors import AbcrnnError
 from .fileio import torch_save, write_tsv
 from .models import CharRNN, build_model, detach_state
 from .runtime import setup_torch
+from .settings import RunSettings
 from .vocab import Vocab
 
 METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "train_bits", "val_bits", "lr", "grad_norm",
                    "seconds", "chars_per_s"]
-# Settings that change what training computes: resume.pt is used only if all of them match.
-TRAJECTORY_KEYS = ("model", "hidden", "layers", "dropout", "input", "embedding_dim", "init", "chunk",
-                   "batch_size", "lr", "optimizer", "clip", "seed", "precision", "device_type", "data")
 IGNORE = -100  # target of padding positions: cross_entropy skips them
 LN2 = math.log(2)
 
@@ -86,42 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", default="results/data/train.pt", help="encoded training split")
     p.add_argument("--val", default="results/data/val.pt", help="encoded validation split")
     p.add_argument("--vocab", default="results/data/vocab.json", help="vocabulary")
-    p.add_argument("--out-dir", default=None, help="run folder (default results/models/RUN)")
-    p.add_argument("--run", default=None, help="run name for messages (default: the out-dir's name)")
-    p.add_argument("--model", choices=["lstm", "rnn", "gru"], default="lstm")
-    p.add_argument("--hidden", type=int, default=150)
-    p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--dropout", type=float, default=0.0, help="between layers")
-    p.add_argument("--input", choices=["onehot", "embedding"], default="onehot")
-    p.add_argument("--embedding-dim", type=int, default=64)
-    p.add_argument("--init", choices=["xavier", "pytorch"], default="xavier")
-    p.add_argument("--chunk", type=int, default=200, help="characters per truncated-BPTT window")
-    p.add_argument("--batch-size", type=int, default=32, help="parallel streams (1 = the paper)")
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--optimizer", choices=["adam", "sgd", "rmsprop"], default="adam")
-    p.add_argument("--clip", type=float, default=5.0, help="gradient-norm clipping (0 = off)")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--patience", type=int, default=4,
-                   help="stop after this many epochs without a better validation loss (0 = never)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast matrix products")
+    p.add_argument("--out-dir", default=None, help="run folder (default: results/models/ and the run name)")
+    p.add_argument("--run", default=None, help="run name (default: the out-dir's name)")
+    RunSettings.add_arguments(p)
     return p
-
-
-def check_args(args: argparse.Namespace) -> None:
-    positive = {"hidden": args.hidden, "layers": args.layers, "embedding-dim": args.embedding_dim,
-                "chunk": args.chunk, "batch-size": args.batch_size, "epochs": args.epochs, "threads": args.threads}
-    for name, value in positive.items():
-        if value < 1:
-            raise AbcrnnError(f"--{name}: must be at least 1, got {value}")
-    if not (args.lr > 0 and math.isfinite(args.lr)):
-        raise AbcrnnError(f"--lr: must be a positive number, got {args.lr}")
-    if not 0 <= args.dropout < 1:
-        raise AbcrnnError(f"--dropout: must be in [0, 1), got {args.dropout}")
-    if args.clip < 0 or args.patience < 0:
-        raise AbcrnnError("--clip and --patience: must be 0 (off) or positive")
 
 
 def load_split(path, vocab_size: int, what: str) -> torch.Tensor:
@@ -151,14 +117,6 @@ def data_fingerprint(*tensors: torch.Tensor) -> str:
     return h.hexdigest()[:16]
 
 
-def settings_of(args: argparse.Namespace, device: torch.device, fingerprint: str) -> dict:
-    keys = ["model", "hidden", "layers", "dropout", "input", "embedding_dim", "init", "chunk", "batch_size", "lr",
-            "optimizer", "clip", "epochs", "patience", "seed", "threads", "precision"]
-    settings = {k: getattr(args, k) for k in keys}
-    settings.update(device=args.device, device_type=device.type, data=fingerprint, run=args.run)
-    return settings
-
-
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
@@ -169,17 +127,17 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
 
 # --- resume state --------------------------------------------------------------------------------
 
-def load_resume(path: Path, settings: dict, log) -> dict | None:
-    """The saved state of an interrupted run with the same settings, or None (fresh start)."""
+def load_resume(path: Path, identity: dict, log) -> dict | None:
+    """The saved state of an interrupted run with the same trajectory settings and data, or None."""
     if not path.exists():
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        saved = state["settings"]
+        saved = state["identity"]
     except Exception as exc:
         log(f"{path}: unreadable resume state ({type(exc).__name__}); starting fresh")
         return None
-    changed = [k for k in TRAJECTORY_KEYS if saved.get(k) != settings.get(k)]
+    changed = [k for k in identity if saved.get(k) != identity[k]]
     if changed:
         log(f"{path}: saved with different {', '.join(changed)}; starting fresh")
         return None
@@ -220,78 +178,91 @@ def train_step(model: CharRNN, optimizer: torch.optim.Optimizer, x: torch.Tensor
 
 
 class Trainer:
-    """One run: model, optimizer, data streams and the bookkeeping that resume.pt saves."""
+    """One run: model, optimizer, the data streams, and the bookkeeping that resume.pt saves.
 
-    def __init__(self, settings: dict, vocab: Vocab, train: torch.Tensor, val: torch.Tensor,
-                 out_dir: Path, device: torch.device, log=None):
-        self.s, self.vocab, self.out_dir, self.device = settings, vocab, out_dir, device
+    `step()` trains on the next window of every stream (the state carries over; a new epoch starts
+    from a fresh state); `fit()` runs whole epochs with validation, checkpoints and early stopping.
+    The benchmark trains through `step()` too, so it measures exactly what `abcrnn train` runs.
+    """
+
+    def __init__(self, settings: RunSettings, vocab: Vocab, train: torch.Tensor, val: torch.Tensor,
+                 device: torch.device, out_dir: Path | None = None, run: str = "run", log=None,
+                 model: torch.nn.Module | None = None):
+        self.s, self.vocab, self.out_dir, self.device, self.run = settings, vocab, out_dir, device, run
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-        self.run = settings["run"]
-        torch.manual_seed(settings["seed"])
-        self.model = build_model(len(vocab), settings).to(device)
-        self.optimizer = make_optimizer(settings["optimizer"], self.model.parameters(), settings["lr"])
-        self.x, self.y = (t.to(device) for t in stream_layout(train, settings["batch_size"]))
+        torch.manual_seed(settings.seed)
+        self.model = (model if model is not None else build_model(len(vocab), settings)).to(device)
+        self.optimizer = make_optimizer(settings.optimizer, self.model.parameters(), settings.lr)
+        self.x, self.y = (t.to(device) for t in stream_layout(train, settings.batch_size))
+        self.spans = windows(self.x.shape[1], settings.chunk)
+        self.window_chars = [int((self.y[:, w] != IGNORE).sum()) for w in self.spans]
+        self.pairs = sum(self.window_chars)
         self.val = val
+        self.position, self.state, self.windows_done = 0, None, 0
         self.rows: list[dict] = []
         self.best = {"val_loss": math.inf, "epoch": 0, "model_state": None}
         self.train_seconds = 0.0
+        self.identity: dict = {}
 
-    # resume.pt holds everything needed to continue exactly where the last epoch ended.
-    def save_resume(self) -> None:
-        torch_save({"settings": self.s, "model_state": self.model.state_dict(),
-                    "optimizer_state": self.optimizer.state_dict(), "rng": rng_state(), "rows": self.rows,
-                    "best": self.best, "train_seconds": self.train_seconds}, self.out_dir / "resume.pt")
+    # --- one window at a time --------------------------------------------------------------------------
+    @property
+    def epochs_done(self) -> float:
+        return self.windows_done / len(self.spans)
 
-    def restore(self, state: dict) -> None:
-        self.model.load_state_dict(state["model_state"])
-        self.optimizer.load_state_dict(state["optimizer_state"])
-        set_rng_state(state["rng"])
-        self.rows, self.best, self.train_seconds = list(state["rows"]), dict(state["best"]), state["train_seconds"]
+    def step(self) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Train on the next window; returns (summed loss, pre-clip gradient norm, characters predicted)."""
+        if self.position == len(self.spans):  # a new epoch starts from a fresh state
+            self.position, self.state = 0, None
+        w = self.spans[self.position]
+        self.model.train()
+        loss_total, norm, self.state = train_step(self.model, self.optimizer, self.x[:, w], self.y[:, w],
+                                                  self.state, self.s.clip, self.s.precision)
+        self.position += 1
+        self.windows_done += 1
+        return loss_total, norm, self.window_chars[self.position - 1]
 
+    def validate(self) -> float:
+        return stream_loss(self.model, self.val, self.s.batch_size, self.s.chunk, self.device)
+
+    # --- whole epochs ----------------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> tuple[float, float, float]:
         """One pass over the streams; returns (mean train loss, mean pre-clip gradient norm, seconds)."""
-        s, model = self.s, self.model
-        model.train()
+        self.position, self.state = 0, None
         start = time.perf_counter()
-        spans = windows(self.x.shape[1], s["chunk"])
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         norm_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        state = None
-        bar = tqdm(spans, desc=f"{self.run} epoch {epoch}/{s['epochs']}", unit="chunk", file=sys.stderr,
-                   mininterval=1.0 if sys.stderr.isatty() else 2.0, leave=not sys.stderr.isatty())
-        for step, w in enumerate(bar, 1):
-            loss_total, norm, state = train_step(model, self.optimizer, self.x[:, w], self.y[:, w], state,
-                                                 s["clip"], s["precision"])
+        done = 0
+        bar = tqdm(range(len(self.spans)), desc=f"{self.run} epoch {epoch}/{self.s.epochs}", unit="chunk",
+                   file=sys.stderr, mininterval=1.0 if sys.stderr.isatty() else 2.0, leave=not sys.stderr.isatty())
+        for step in bar:
+            loss_total, norm, chars = self.step()
             loss_sum += loss_total.double()
             norm_sum += norm.double()
-            if step % 20 == 0 or step == len(spans):
+            done += chars
+            if (step + 1) % 20 == 0 or step + 1 == len(self.spans):
                 self.check_finite(loss_sum.item(), epoch, "training")
-                done = max(1, int((self.y[:, :w.stop] != IGNORE).sum()))
-                bar.set_postfix(loss=f"{loss_sum.item() / done:.4f}", refresh=False)
+                bar.set_postfix(loss=f"{loss_sum.item() / max(1, done):.4f}", refresh=False)
         bar.close()
-        pairs = int((self.y != IGNORE).sum())
-        return loss_sum.item() / pairs, norm_sum.item() / len(spans), time.perf_counter() - start
+        return loss_sum.item() / self.pairs, norm_sum.item() / len(self.spans), time.perf_counter() - start
 
     def check_finite(self, value: float, epoch: int, what: str) -> None:
         if not math.isfinite(value):
             raise AbcrnnError(f"run {self.run}: {what} loss became {value} in epoch {epoch}; "
-                              f"try a lower learning rate than --lr {self.s['lr']} (or --clip)")
+                              f"try a lower learning rate than --lr {self.s.lr} (or --clip)")
 
     def fit(self, on_epoch_end=None) -> dict:
         s = self.s
-        first = len(self.rows) + 1
-        for epoch in range(first, s["epochs"] + 1):
+        for epoch in range(len(self.rows) + 1, s.epochs + 1):
             if self.stopped_early():
                 break
             train_loss, grad_norm, seconds = self.train_epoch(epoch)
-            val_loss = stream_loss(self.model, self.val, s["batch_size"], s["chunk"], self.device)
+            val_loss = self.validate()
             self.check_finite(val_loss, epoch, "validation")
             self.train_seconds += seconds
-            pairs = int((self.y != IGNORE).sum())
             self.rows.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                              "train_bits": train_loss / LN2, "val_bits": val_loss / LN2, "lr": s["lr"],
+                              "train_bits": train_loss / LN2, "val_bits": val_loss / LN2, "lr": s.lr,
                               "grad_norm": grad_norm, "seconds": round(seconds, 3),
-                              "chars_per_s": round(pairs / seconds)})
+                              "chars_per_s": round(self.pairs / seconds)})
             improved = val_loss < self.best["val_loss"]
             if improved:
                 self.best = {"val_loss": val_loss, "epoch": epoch,
@@ -301,23 +272,36 @@ class Trainer:
             self.save("last.pt", epoch)
             self.write_metrics()
             self.save_resume()
-            self.log(f"{self.run} epoch {epoch}/{s['epochs']}: train {train_loss:.4f} val {val_loss:.4f} nats/char"
+            self.log(f"{self.run} epoch {epoch}/{s.epochs}: train {train_loss:.4f} val {val_loss:.4f} nats/char"
                      f" ({val_loss / LN2:.3f} bits){' best' if improved else ''}, grad norm {grad_norm:.3g},"
-                     f" {seconds:.1f} s, {pairs / seconds:,.0f} chars/s")
+                     f" {seconds:.1f} s, {self.pairs / seconds:,.0f} chars/s")
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
         return self.finish()
 
-    def write_metrics(self) -> None:
-        write_tsv(self.out_dir / "metrics.tsv", self.rows, METRICS_COLUMNS)
-
     def stopped_early(self) -> bool:
-        patience = self.s["patience"]
+        patience = self.s.patience
         if patience and self.rows and self.rows[-1]["epoch"] - self.best["epoch"] >= patience:
             self.log(f"{self.run}: stopping early, no better validation loss for {patience} epochs "
                      f"(best {self.best['val_loss']:.4f} at epoch {self.best['epoch']})")
             return True
         return False
+
+    # --- files ----------------------------------------------------------------------------------------
+    # resume.pt holds everything needed to continue exactly where the last epoch ended.
+    def save_resume(self) -> None:
+        torch_save({"identity": self.identity, "model_state": self.model.state_dict(),
+                    "optimizer_state": self.optimizer.state_dict(), "rng": rng_state(), "rows": self.rows,
+                    "best": self.best, "train_seconds": self.train_seconds}, self.out_dir / "resume.pt")
+
+    def restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model_state"])
+        self.optimizer.load_state_dict(state["optimizer_state"])
+        set_rng_state(state["rng"])
+        self.rows, self.best, self.train_seconds = list(state["rows"]), dict(state["best"]), state["train_seconds"]
+
+    def write_metrics(self) -> None:
+        write_tsv(self.out_dir / "metrics.tsv", self.rows, METRICS_COLUMNS)
 
     def extra(self) -> dict:
         return {"best_epoch": self.best["epoch"], "best_val_loss": self.best["val_loss"],
@@ -329,7 +313,8 @@ class Trainer:
             model = build_model(len(self.vocab), self.s)
             model.load_state_dict(model_state)
             optimizer = optimizer_state
-        save_checkpoint(self.out_dir / name, model, self.vocab, self.s, epoch, optimizer=optimizer, extra=self.extra())
+        save_checkpoint(self.out_dir / name, model, self.vocab, self.s, epoch, optimizer=optimizer,
+                        extra=self.extra(), run=self.run)
 
     def finish(self) -> dict:
         if not self.rows:
@@ -346,29 +331,30 @@ class Trainer:
 def train(args: argparse.Namespace, on_epoch_end=None, log=None) -> dict:
     """Train (or resume) the run described by parsed `abcrnn train` flags; returns best/epoch figures."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    check_args(args)
-    out_dir = Path(args.out_dir or f"results/models/{args.run or 'run'}")
-    args.run = args.run or out_dir.name
-    device = setup_torch(args.threads, args.device)
+    settings = RunSettings.from_args(args)
+    out_dir = Path(args.out_dir or f"results/models/{args.run or settings.run_name()}")
+    run = args.run or out_dir.name
+    device = setup_torch(settings.threads, settings.device)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if device.type == "cpu" and args.threads > cpus:
-        log(f"{args.run}: warning: --threads {args.threads} is more than the {cpus} CPUs available; "
+    if device.type == "cpu" and settings.threads > cpus:
+        log(f"{run}: warning: --threads {settings.threads} is more than the {cpus} CPUs available; "
             "threads that wait for each other make training many times slower")
     vocab = Vocab.load(args.vocab)
     train_data = load_split(args.train, len(vocab), "training")
     val_data = load_split(args.val, len(vocab), "validation")
-    settings = settings_of(args, device, data_fingerprint(train_data, val_data, torch.tensor(len(vocab))))
     out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(settings, vocab, train_data, val_data, out_dir, device, log)
-    saved = load_resume(out_dir / "resume.pt", settings, log)
+    trainer = Trainer(settings, vocab, train_data, val_data, device, out_dir, run, log)
+    trainer.identity = {**settings.trajectory(), "device_type": device.type,
+                        "data": data_fingerprint(train_data, val_data, torch.tensor(len(vocab)))}
+    saved = load_resume(out_dir / "resume.pt", trainer.identity, log)
     if saved is not None:
         trainer.restore(saved)
         if trainer.best["model_state"] is not None:  # Snakemake removed the killed job's outputs
             trainer.save("best.pt", trainer.best["epoch"], trainer.best["model_state"], trainer.best.get("optimizer_state"))
-        log(f"{args.run}: resuming after epoch {len(trainer.rows)} from {out_dir / 'resume.pt'}")
-    log(f"{args.run}: {settings['model']} hidden {settings['hidden']} x{settings['layers']}, "
+        log(f"{run}: resuming after epoch {len(trainer.rows)} from {out_dir / 'resume.pt'}")
+    log(f"{run}: {settings.model} hidden {settings.hidden} x{settings.layers}, "
         f"{trainer.model.num_params():,} parameters, {train_data.numel():,} training characters in "
-        f"{settings['batch_size']} streams, chunk {settings['chunk']}, {device.type}, {args.threads} threads")
+        f"{settings.batch_size} streams, chunk {settings.chunk}, {device.type}, {settings.threads} threads")
     return trainer.fit(on_epoch_end)
 
 

@@ -1,4 +1,5 @@
-# Config checking, the grid → run names, and the input functions every other rule file uses.
+# Config checking, the grid → runs, every path the rules share, and the input functions that
+# decide at parse time which files the workflow makes.
 import glob
 import os
 import re
@@ -12,34 +13,59 @@ shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}; ")
 
 from snakemake.utils import validate  # noqa: E402
 
-from abcrnn.config import check_config, coerce_strings, expand_grid, load_schema, temperature_label  # noqa: E402
+from abcrnn.config import (  # noqa: E402
+    check_config,
+    coerce_strings,
+    expand_grid,
+    load_schema,
+    temperature_label,
+)
 from abcrnn.errors import AbcrnnError  # noqa: E402
+from abcrnn.sample import number_width  # noqa: E402
+from abcrnn.settings import cli_flags  # noqa: E402
 
 SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
 try:
     config.update(coerce_strings(config, load_schema(SCHEMA)))
     check_config(config, load_schema(SCHEMA))
+    validate(
+        config, SCHEMA
+    )  # fills in the schema's defaults for keys the config leaves out
+    RUNS = expand_grid(config["grid"], config["train"])
 except AbcrnnError as exc:
     sys.exit(f"abcrnn: {exc}")
-validate(config, SCHEMA)  # fills in the schema's defaults for keys the config leaves out
 
+# --- where things go --------------------------------------------------------------------------------
 DATA = "results/data"
+MODELS = "results/models"
+SAMPLES = "results/samples"
+BASELINE = "results/baseline"
 TABLES = "results/tables"
 PLOTS = "results/plots"
 LOGS = "results/logs"
 BENCH = "results/benchmarks"
 SPLITS = ["train", "val", "test"]
-
-RUNS = expand_grid(config["grid"])
 TEMPERATURES = [temperature_label(t) for t in config["sample"]["temperatures"]]
+MODEL_KINDS = sorted({s.model for s in RUNS.values()})
 
 
 wildcard_constraints:
     run="|".join(re.escape(r) for r in RUNS),
-    temperature="argmax|[0-9]+(\\.[0-9]+)?",
+    temperature="|".join(re.escape(t) for t in TEMPERATURES),
     split="train|val|test",
 
 
+def split_files(ext):
+    return [f"{DATA}/{split}.{ext}" for split in SPLITS]
+
+
+def numbered(folder, count, ext):
+    """folder/01.ext … the files `abcrnn sample` and the baseline write for `count` tunes."""
+    width = number_width(count)
+    return [f"{folder}/{n:0{width}d}.{ext}" for n in range(1, count + 1)]
+
+
+# --- the corpus sources -----------------------------------------------------------------------------
 def check_sources():
     """A missing local source must stop the run, even where an older corpus exists (Snakemake would reuse it)."""
     for source in config["corpus"]["sources"]:
@@ -59,44 +85,99 @@ def corpus_files():
         if source.startswith("music21:"):
             continue  # ships inside the installed music21 package
         if os.path.isdir(source):
-            files += sorted(glob.glob(os.path.join(source, "**", "*.abc"), recursive=True))
+            files += sorted(
+                glob.glob(os.path.join(source, "**", "*.abc"), recursive=True)
+            )
         elif glob.has_magic(source):
             files += sorted(glob.glob(source, recursive=True))
         else:
-            files.append(source)  # a missing file is reported by Snakemake as a missing input
+            files.append(
+                source
+            )  # a missing file is reported by Snakemake as a missing input
     return files
 
 
-def corpus_args():
+# --- settings handed to the command lines (always through cli_flags: quoted) -----------------------
+def corpus_flags():
     c = config["corpus"]
-    sources = " ".join(f"--source {shlex.quote(s)}" for s in c["sources"])
-    dedupe = "--dedupe" if c["dedupe"] else "--no-dedupe"
-    return f"{sources} --comments {c['comments']} {dedupe} --near-duplicates {c['near_duplicates']}"
+    return cli_flags(
+        {
+            "source": c["sources"],
+            "comments": c["comments"],
+            "dedupe": c["dedupe"],
+            "near_duplicates": c["near_duplicates"],
+        }
+    )
 
 
-def train_args(run):
-    """Command-line flags for one grid point plus the shared training settings."""
-    point, t = RUNS[run], config["train"]
-    flags = {
-        "model": point["model"], "hidden": point["hidden"], "layers": point["layers"],
-        "dropout": point["dropout"], "chunk": point["chunk"], "batch-size": point["batch_size"],
-        "lr": point["lr"], "input": t["input"], "embedding-dim": t["embedding_dim"], "init": t["init"],
-        "optimizer": t["optimizer"], "clip": t["clip"], "epochs": t["epochs"], "patience": t["patience"],
-        "seed": t["seed"], "device": t["device"], "precision": t["precision"],
-    }
-    return " ".join(f"--{k} {v}" for k, v in flags.items())
+def train_flags(wildcards):
+    """The run's settings; threads come from the job (Snakemake may give it fewer than asked)."""
+    return RUNS[wildcards.run].to_flags(exclude=("threads",))
 
 
-def sample_args():
+def sample_flags():
     s = config["sample"]
-    return (f"--num {s['per_temperature']} --max-chars {s['max_chars']} --prime {shlex.quote(s['prime'])}"
-            f" --top-k {s['top_k']} --top-p {s['top_p']} --seed {s['seed']}")
+    keys = ("max_chars", "prime", "top_k", "top_p", "seed")
+    return cli_flags({"num": s["per_temperature"], **{k: s[k] for k in keys}})
 
 
-def render_args():
+def render_flags():
     r = config["render"]
-    flags = [f"--{'' if r[k] else 'no-'}{k}" for k in ("midi", "score", "audio")]
-    return " ".join(flags) + f" --timeout {r['timeout_s']}"
+    return cli_flags(
+        {
+            "midi": r["midi"],
+            "score": r["score"],
+            "audio": r["audio"],
+            "timeout": r["timeout_s"],
+        }
+    )
+
+
+# --- sample sets: (run label, temperature, folder) --------------------------------------------------
+def sample_sets():
+    """The best run's samples per temperature (its name comes from best_run.tsv), then with
+    `sample.runs: all` every run's, in grid order."""
+    sets = [("", t, f"{SAMPLES}/{t}") for t in TEMPERATURES]
+    if config["sample"]["runs"] == "all":
+        sets += [
+            (run, t, f"{SAMPLES}/runs/{run}/{t}") for run in RUNS for t in TEMPERATURES
+        ]
+    return sets
+
+
+def validity_specs():
+    """`[RUN:]LABEL=render.tsv` for each sample set, as `abcrnn validity --samples` takes them."""
+    specs = [
+        f"{run}:{t}={folder}/render.tsv" if run else f"{t}={folder}/render.tsv"
+        for run, t, folder in sample_sets()
+    ]
+    return cli_flags({"samples": specs})
+
+
+def tunes_of(wildcards):
+    """The numbered .abc files of a sample set or of the baseline."""
+    if wildcards.set == BASELINE:
+        return numbered(BASELINE, config["sample"]["baseline_tunes"], "abc")
+    return numbered(wildcards.set, config["sample"]["per_temperature"], "abc")
+
+
+# --- plots whose existence the grid decides ---------------------------------------------------------
+def grid_plots():
+    """rnn_vs_lstm.png with two or more model kinds, hidden_sweep.png with two or more hidden sizes."""
+    plots = {}
+    if len(MODEL_KINDS) > 1:
+        plots["rnn_vs_lstm"] = f"{PLOTS}/rnn_vs_lstm.png"
+    if len({s.hidden for s in RUNS.values()}) > 1:
+        plots["hidden_sweep"] = f"{PLOTS}/hidden_sweep.png"
+    return plots
+
+
+def activation_plots():
+    """The hidden state's heatmap of the best run; the cell state's of the best LSTM run."""
+    plots = {"hidden": f"{PLOTS}/activations_hidden.png"}
+    if "lstm" in MODEL_KINDS:
+        plots["cell"] = f"{PLOTS}/activations_cell.png"
+    return plots
 
 
 def all_outputs():
@@ -107,4 +188,6 @@ def all_outputs():
         f"{TABLES}/best_run.tsv",
         f"{TABLES}/sample_validity.tsv",
         f"{TABLES}/neurons.tsv",
+        *grid_plots().values(),
+        *activation_plots().values(),
     ]

@@ -1,86 +1,24 @@
-"""Validity measures: header completeness, bar lengths, repetition, copying, and the validity table."""
+"""The validity table: per-tune measures on garbage, summary rows per run and temperature, the plot's blocks."""
 
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from abc_examples import ARGMAX, ONEILLS, tune
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abcrnn.abc import body, join_tagged, split_tagged
+from abcrnn.abc import bar_check, body, join_tagged
 from abcrnn.cli import main as cli
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv, write_text, write_tsv
-from abcrnn.metrics import (SEPARATOR, SUMMARY_COLUMNS, TUNE_COLUMNS, CopyFinder, bar_check, header_complete,
-                            main_validity, meter_length, novelty, plot_blocks, repetition, unit_length)
+from abcrnn.novelty import repetition
+from abcrnn.plots import plot_blocks
 from abcrnn.render import RENDER_COLUMNS
 from abcrnn.sample import SAMPLE_COLUMNS
-
-DATA = Path(__file__).parent / "data" / "render"
-ONEILLS = split_tagged((DATA / "oneills.txt").read_text(encoding="utf-8"))
-ARGMAX = (DATA / "argmax-loop.abc").read_text(encoding="utf-8")
-HEAD = "X:1\nT:Test\nM:{meter}\nL:1/8\nK:G\n"
-
-
-def tune(music: str, meter: str = "4/4") -> str:
-    return HEAD.format(meter=meter) + music
-
-
-def test_header_complete_needs_x_t_m_k_but_not_l():
-    assert header_complete("X:1\nT:A\nM:6/8\nL:1/8\nK:D\nABc|")
-    assert header_complete("X:1\nT:A\nM:6/8\nK:D\nABc|")  # L: defaults from M:
-    assert not header_complete("X:1\nM:6/8\nL:1/8\nK:D\nABc|")  # no title
-    assert not header_complete("X:1\nT:A\nL:1/8\nK:D\nABc|")  # no meter
-    assert not header_complete("X:1\nT:A\nM:6/8\nL:1/8\nABc|")  # no key
-    assert not header_complete("ABc dBA|")
-
-
-def test_meter_and_default_unit_follow_abc_rules():
-    assert [meter_length(m) for m in ("C", "C|", "6/8", "2+3/8", "none", None)] == [
-        1, 1, Fraction(3, 4), Fraction(5, 8), None, None]
-    assert unit_length(None, Fraction(1, 2)) == Fraction(1, 16)  # 2/4: sixteenths
-    assert unit_length(None, Fraction(3, 4)) == Fraction(1, 8)
-    assert unit_length("1/4", Fraction(3, 4)) == Fraction(1, 4)
-
-
-@pytest.mark.parametrize("music, meter", [
-    ("GABc dedB|dBAG A4|]", "4/4"),
-    ("A/B/c/d/ e2 f3/2g/ a2|B>A G<F E2 D2|]", "4/4"),          # halves, dotted, broken rhythm
-    ("(3ABc d2 [CEG]2 z2|[G2B2d2] {ag}f2 !trill!e2 \"D\"d2|]", "4/4"),  # tuplet, chords, graces, annotations
-    ("D|G2A BAG|A2B c2d|[M:2/4] e2 d2|[L:1/16] e4 d4|]", "6/8"),  # pickup, inline meter and unit
-    ("ABc|\nM:3/4\nABc dBA|z6|]", "3/8"),                     # meter change on its own line
-    ("|:GAB cBA|1 GAB c3:|2 GAB c2B||", "6/8"),                # repeats and variant endings
-])
-def test_well_formed_bars_match_the_meter(music, meter):
-    judged, share = bar_check(tune(music, meter))
-    assert judged >= 2 and share == 1.0
-
-
-def test_wrong_bars_are_counted():
-    # the second bar is one eighth short in the middle of the tune, the third one eighth long
-    assert bar_check(tune("GABc dedB|dBAG A3|dBAG A4 B|GABc dedB|]")) == (4, 0.5)
-    # pickups at the start, the end and around a double bar are not judged
-    assert bar_check(tune("A|GABc dedB|dBAG A2||B|GABc dedB|A2")) == (2, 1.0)
-    judged, share = bar_check("X:1\nT:Free\nM:none\nK:G\nABc|def|")
-    assert judged == 0 and math.isnan(share)
-
-
-def test_real_oneills_tunes_score_high_and_the_argmax_loop_does_not():
-    shares = [bar_check(t)[1] for t in ONEILLS]
-    assert min(shares) >= 0.8 and sum(shares) / len(shares) >= 0.9
-    assert bar_check(ARGMAX)[1] == 0.0  # its two-beat bars under M:9/8
-
-
-def test_repetition_catches_dead_loops_but_not_real_tunes():
-    assert repetition(tune("B2 B2 | B2 B2 | B2 B2 |")) == 1.0
-    endless = tune("~A3 AB|d2 dB | B2 BA | " + "B2 B2 | " * 200)  # an argmax sample cut off at --max-chars
-    assert repetition(endless) > 0.95
-    assert repetition(ARGMAX) > 0.4  # the paper's argmax tune (Figure 21)
-    assert all(repetition(t) < 0.1 for t in ONEILLS)
-    assert repetition(tune("")) == 0.0
+from abcrnn.validity import SUMMARY_COLUMNS, TUNE_COLUMNS, main_validity
 
 
 @settings(max_examples=150, deadline=None)
@@ -92,40 +30,6 @@ def test_measures_never_fail_on_garbage(music, meter, unit):
     judged, share = bar_check(text)
     assert judged >= 0 and (math.isnan(share) or 0 <= share <= 1)
     assert 0 <= repetition(text) <= 1 and 0 <= repetition(music) <= 1
-
-
-def finder_of(*musics: str) -> CopyFinder:
-    return CopyFinder(body(tune(m)) for m in musics)
-
-
-def test_a_tune_found_in_the_training_set_is_fully_copied():
-    finder = CopyFinder(body(t) for t in ONEILLS)
-    assert all(novelty(t, finder) == (len(body(t)), 1.0) for t in ONEILLS)
-
-
-def test_longest_copy_is_the_longest_shared_run_of_the_body():
-    # 'ABc ded' (7 characters) is the longest run of the body found in the training tune
-    assert novelty(tune("zzABc dedzz"), finder_of("GABc dedB|")) == (7, pytest.approx(7 / 11))
-    # the header is not music: 'L:1/8' is in every header but in no training body
-    assert novelty(tune("L:1/8"), finder_of("ABC")) == (0, 0.0)
-    assert novelty(tune(""), finder_of("ABC")) == (0, 0.0)
-    assert novelty("ABC", finder_of("ABC")) == (0, 0.0)  # no K: line, no body
-
-
-def test_a_copy_never_runs_across_two_training_tunes():
-    finder = finder_of("ABCD", "EFGH")
-    assert finder.longest_copy("CDEFG") == 3  # 'EFG'; joined without a separator it would be 5
-    assert finder.longest_copy("ABCD" + SEPARATOR + "EFGH") == 4
-    assert CopyFinder(["AB" + SEPARATOR + "CD"]).longest_copy("BC") == 1
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(alphabet="ab|", max_size=12), min_size=1, max_size=4), st.text(alphabet="ab|c", max_size=16))
-def test_longest_copy_matches_a_brute_force_search(training, query):
-    finder = CopyFinder(training)
-    expected = max((j - i for i in range(len(query)) for j in range(i + 1, len(query) + 1)
-                    if any(query[i:j] in t for t in training)), default=0)
-    assert finder.longest_copy(query) == expected
 
 
 def write_sample_dir(directory: Path, tunes: list[str], ended: list[bool], renders: list[dict]) -> None:
@@ -171,6 +75,12 @@ def test_validity_table_has_one_row_per_temperature_and_the_baseline(tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # without --train the novelty columns are there but blank
     assert {(r["longest_copy"], r["copied"]) for r in rows + per_tune} == {("", "")}
+    # the workflow names each set by its render.tsv: the same tables
+    first = out.read_bytes(), tunes_out.read_bytes()
+    assert cli(["validity", "--samples", f"0.5={tmp_path / '0.5' / 'render.tsv'}",
+                f"argmax={tmp_path / 'argmax' / 'render.tsv'}", "--baseline", str(baseline / "render.tsv"),
+                "--min-notes", "8", "--run", "lstm-h150", "--out", str(out), "--tunes-out", str(tunes_out)]) == 0
+    assert (out.read_bytes(), tunes_out.read_bytes()) == first
 
 
 def test_validity_with_train_measures_copying(tmp_path):

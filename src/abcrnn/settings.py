@@ -1,0 +1,201 @@
+"""A run's settings: one typed definition that everything else derives from.
+
+`RunSettings` is the single source of truth for what a training run is. From its fields come:
+
+* the `abcrnn train` command-line flags (name, type, choices, default, help) and their checks;
+* the flags the workflow hands to `abcrnn train` for one grid point (`to_flags`);
+* what a checkpoint stores and reads back (`to_dict` / `from_dict`), so that `evaluate` and `sample`
+  use the run's own chunk and stream layout;
+* the resume check (fields marked `trajectory`: they change what training computes);
+* the model builder (`models.build_model` takes a RunSettings);
+* the run name (fields marked with a `name` prefix, in field order: `lstm-h150-l1-c200-lr0.01-b32-d0`);
+* the columns of `test_loss.tsv` (fields marked `column`).
+
+Where a field lives in the workflow config is its `scope`: `grid` fields are lists under `grid:` (one
+training job per combination), `train` fields are single values under `train:` shared by every run.
+The schema's defaults are checked against these defaults by the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import shlex
+from dataclasses import dataclass, field, fields
+
+from .errors import AbcrnnError
+
+MODELS = ("lstm", "rnn", "gru")
+INPUTS = ("onehot", "embedding")
+INITS = ("xavier", "pytorch")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+PRECISIONS = ("fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def setting(default, help: str, *, scope: str = "train", choices: tuple = (), minimum: float | None = None,
+            below: float | None = None, positive: bool = False, name: str | None = None, trajectory: bool = True,
+            column: bool = False):
+    """A dataclass field with what the CLI, the checks, the run name and the tables need to know.
+
+    minimum: smallest allowed value; below: values must be smaller than this; positive: > 0 and finite;
+    name: prefix in the run name (grid fields); trajectory: a change makes a saved resume state unusable;
+    column: a column of test_loss.tsv.
+    """
+    meta = {"help": help, "scope": scope, "choices": choices, "minimum": minimum, "below": below,
+            "positive": positive, "name": name, "trajectory": trajectory, "column": column}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    # The grid: one training job per combination; these name the run.
+    model: str = setting("lstm", "recurrent cell", scope="grid", choices=MODELS, name="", column=True)
+    hidden: int = setting(150, "hidden units per layer", scope="grid", minimum=1, name="h", column=True)
+    layers: int = setting(1, "stacked recurrent layers", scope="grid", minimum=1, name="l", column=True)
+    chunk: int = setting(200, "characters per truncated-BPTT window", scope="grid", minimum=1, name="c",
+                         column=True)
+    lr: float = setting(0.01, "learning rate", scope="grid", positive=True, name="lr", column=True)
+    batch_size: int = setting(32, "parallel streams of the text (1 = the paper)", scope="grid", minimum=1,
+                              name="b", column=True)
+    dropout: float = setting(0.0, "dropout between stacked layers", scope="grid", minimum=0.0, below=1.0,
+                             name="d", column=True)
+    # Shared by every run of the grid.
+    input: str = setting("onehot", "one-hot characters (the paper) or a learned embedding", choices=INPUTS,
+                         column=True)
+    embedding_dim: int = setting(64, "size of the learned embedding (input: embedding)", minimum=1)
+    init: str = setting("xavier", "Xavier initialisation (the paper) or PyTorch's defaults", choices=INITS)
+    optimizer: str = setting("adam", "optimizer", choices=OPTIMIZERS)
+    clip: float = setting(5.0, "gradient-norm clipping (0 = off)", minimum=0.0)
+    epochs: int = setting(30, "most passes over the training text", minimum=1, trajectory=False)
+    patience: int = setting(4, "stop after this many epochs without a better validation loss (0 = never)",
+                            minimum=0, trajectory=False)
+    seed: int = setting(0, "random seed of the initial weights (and dropout)")
+    precision: str = setting("fp32", "fp32, or bf16 autocast of the matrix products", choices=PRECISIONS)
+    device: str = setting("auto", "auto: CUDA where present, else the CPU", choices=DEVICES, trajectory=False)
+    threads: int = setting(2, "CPU threads for torch", minimum=1, trajectory=False)
+
+    def __post_init__(self):
+        for f in fields(self):
+            _check(f, getattr(self, f.name))
+
+    # --- dictionaries (checkpoints, config) --------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "settings") -> RunSettings:
+        """From stored or configured values; unknown keys are refused, missing ones take the defaults."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise AbcrnnError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+        return cls(**{k: _typed(known[k], v, where) for k, v in values.items()})
+
+    @classmethod
+    def from_config(cls, point: dict, train: dict) -> RunSettings:
+        """One grid point (scope grid) with the config's shared `train:` values (scope train)."""
+        values = {f.name: (point if f.metadata["scope"] == "grid" else train)[f.name]
+                  for f in fields(cls) if f.name in (point if f.metadata["scope"] == "grid" else train)}
+        return cls.from_dict(values, "config")
+
+    # --- derived facts -----------------------------------------------------------------------------
+    def run_name(self) -> str:
+        """A readable, unique directory name, e.g. lstm-h150-l1-c200-lr0.01-b32-d0."""
+        return "-".join(f"{f.metadata['name']}{format_value(getattr(self, f.name))}" for f in self.name_fields())
+
+    def trajectory(self) -> dict:
+        """The settings that change what training computes (a resume state must match them all)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["trajectory"]}
+
+    def to_flags(self, exclude: tuple[str, ...] = ()) -> str:
+        """`abcrnn train` flags for these settings, every value shell-quoted."""
+        return cli_flags({f.name: getattr(self, f.name) for f in fields(self) if f.name not in exclude})
+
+    # --- the command line --------------------------------------------------------------------------
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """One flag per setting, with its type, choices, default and help."""
+        for f in fields(cls):
+            meta = f.metadata
+            kwargs = {"default": f.default, "help": meta["help"], "type": kind(f)}
+            if meta["choices"]:
+                kwargs["choices"] = meta["choices"]
+            parser.add_argument(flag(f.name), **kwargs)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RunSettings:
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+
+    # --- where each field belongs ------------------------------------------------------------------
+    @classmethod
+    def keys(cls, scope: str | None = None) -> tuple[str, ...]:
+        """Field names, all or those of one config scope (`grid` or `train`)."""
+        return tuple(f.name for f in fields(cls) if scope in (None, f.metadata["scope"]))
+
+    @classmethod
+    def column_keys(cls) -> list[str]:
+        """The settings shown as columns of test_loss.tsv."""
+        return [f.name for f in fields(cls) if f.metadata["column"]]
+
+    @classmethod
+    def name_fields(cls) -> list[dataclasses.Field]:
+        return [f for f in fields(cls) if f.metadata["name"] is not None]
+
+
+def format_value(value) -> str:
+    """Numbers as short as `:g` writes them, unless that would make two different values look alike."""
+    if isinstance(value, float):
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)
+    return str(value)
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def cli_flags(values: dict) -> str:
+    """`--key 'value'` for each item, shell-quoted: the one way settings reach a command line.
+
+    True/False become `--key` / `--no-key`; a list repeats the flag once per element.
+    """
+    parts = []
+    for key, value in values.items():
+        if isinstance(value, bool):
+            parts.append(flag(key) if value else "--no-" + key.replace("_", "-"))
+        elif isinstance(value, (list, tuple)):
+            parts += [f"{flag(key)} {shlex.quote(str(v))}" for v in value]
+        else:
+            parts.append(f"{flag(key)} {shlex.quote(format_value(value))}")
+    return " ".join(parts)
+
+
+_TYPES = {"str": str, "int": int, "float": float}
+
+
+def kind(f: dataclasses.Field) -> type:
+    """A field's type (annotations are strings here: `from __future__ import annotations`)."""
+    return f.type if isinstance(f.type, type) else _TYPES[f.type]
+
+
+def _typed(f: dataclasses.Field, value, where: str):
+    wanted = kind(f)
+    if wanted is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, wanted) or isinstance(value, bool):
+        raise AbcrnnError(f"{where}: {f.name} must be of type {wanted.__name__}, got {value!r}")
+    return value
+
+
+def _check(f: dataclasses.Field, value) -> None:
+    meta, name = f.metadata, flag(f.name)
+    if meta["choices"] and value not in meta["choices"]:
+        raise AbcrnnError(f"{name}: must be one of {', '.join(meta['choices'])}, got {value!r}")
+    if meta["minimum"] is not None and not value >= meta["minimum"]:
+        raise AbcrnnError(f"{name}: must be at least {meta['minimum']:g}, got {value}")
+    if meta["below"] is not None and not value < meta["below"]:
+        raise AbcrnnError(f"{name}: must be below {meta['below']:g}, got {value}")
+    if meta["positive"] and not (value > 0 and math.isfinite(value)):
+        raise AbcrnnError(f"{name}: must be a positive number, got {value}")
