@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 run: setup  ## set up (venv + Debian tools) and run the whole pipeline on config.yaml
 	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
 
-test: setup  ## run the test suite
+test: setup lint  ## workflow lint, then the test suite
 	$(BIN)/pytest -q
 
 bench: setup  ## training/evaluation/sampling speed, side by side (results/tables/benchmark.tsv)
@@ -24,19 +24,20 @@ bench: setup  ## training/evaluation/sampling speed, side by side (results/table
 dry-run: setup  ## what `make run` would do now
 	$(BIN)/snakemake -n --quiet rules
 
-lint: setup
-	$(BIN)/snakemake --lint
+lint: setup  ## snakefmt --check and snakemake --lint on the workflow (the tiny config, so no corpus is read)
+	$(BIN)/snakefmt --check Snakefile workflow/
+	$(BIN)/snakemake --lint --configfile config/tiny.yaml
 
 report: setup  ## an HTML report of a finished run
 	$(BIN)/snakemake --report results/report.html
 
 setup: $(VENV)/.installed system-deps
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-cluster.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "abcrnn needs Python >= 3.11 (found " + sys.version.split()[0] + ")")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt -r requirements-cluster.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 

@@ -1,4 +1,5 @@
 import copy
+import re
 
 import pytest
 import yaml
@@ -35,6 +36,7 @@ def test_shipped_configs_are_valid(root, schema, default):
         ({"grid": {"model": ["lstm", "rnn"], "lr": {"lstm": [0.01]}}}, "config key grid.lr: no learning rates given for model(s) rnn"),
         ({"sample": {"temperatures": [-1]}}, "config key sample.temperatures.0"),
         ({"corpus": {"near_duplicates": "merge"}}, "config key corpus.near_duplicates: 'merge' is not one of"),
+        ({"sample": {"temperatures": [1, 1.0]}}, "config key sample.temperatures: 1.0 is listed twice"),
     ],
 )
 def test_bad_config_gives_one_line_naming_the_key(schema, default, patch, expected):
@@ -80,3 +82,42 @@ def test_names_are_unique_and_readable():
     point = {"model": "gru", "hidden": 100, "layers": 2, "chunk": 100, "lr": 0.0005, "dropout": 0.25, "batch_size": 1}
     assert run_name(point) == "gru-h100-l2-c100-lr0.0005-b1-d0.25"
     assert [temperature_label(t) for t in (0.5, 1, 2.0, "argmax")] == ["0.5", "1.0", "2.0", "argmax"]
+
+
+def test_config_readme_documents_every_key(root, schema):
+    """config/README.md has a table row for every key of the schema, under its section's heading."""
+    text = (root / "config" / "README.md").read_text()
+    sections = re.split(r"^## ", text, flags=re.M)
+    documented = {}
+    for section in sections[1:]:
+        name = section.split()[0]
+        documented[name] = set(re.findall(r"^\| `([a-z_]+)`(?:, `([a-z_]+)`)?", section, flags=re.M))
+    for name, node in schema["properties"].items():
+        keys = {k for pair in documented.get(name, set()) for k in pair if k}
+        missing = set(node["properties"]) - keys
+        assert not missing, f"config/README.md, section {name}: no row for {sorted(missing)}"
+
+
+def test_exponent_numbers_written_without_a_dot_are_numbers(schema):
+    """YAML 1.1 reads `1e-3` as text; the config takes it as the number it means."""
+    fixed = coerce_strings({"grid": {"lr": ["1e-3", "2.5E-4"]}, "sample": {"temperatures": ["1e-05"]}}, schema)
+    assert fixed["grid"]["lr"] == [0.001, 0.00025] and fixed["sample"]["temperatures"] == [1e-05]
+    assert temperature_label(1e-05) == "1e-05"
+
+
+def test_tiny_temperatures_and_exponent_rates_run(root, tmp_path):
+    """A temperature like 1e-05 names a folder the workflow accepts (dry run)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"corpus: {{sources: ['{root}/tests/data/tiny']}}\nsample: {{temperatures: [0.00001]}}\n"
+                   "grid: {model: [lstm], lr: [1e-3]}\n")
+    env_path = f"{Path(sys.executable).parent}:" + __import__("os").environ["PATH"]
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "-d", str(tmp_path),
+                          "--configfile", str(root / "config/tiny.yaml"), str(cfg), "-n", "--cores", "1"],
+                         capture_output=True, text=True, env={**__import__("os").environ, "PATH": env_path})
+    assert out.returncode == 0, out.stderr[-2000:] + out.stdout[-2000:]
+    assert "results/samples/1e-05/samples.tsv" in out.stdout
+    assert "lr0.001" in out.stdout

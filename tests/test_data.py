@@ -2,7 +2,7 @@ import torch
 
 from abcrnn.abc import join_tagged, split_tagged
 from abcrnn.cli import main
-from abcrnn.data import assign_splits, hash_fraction, header_stats
+from abcrnn.data import assign_splits, hash_fraction, header_stats, normalise
 from abcrnn.fileio import read_tsv
 from abcrnn.vocab import UNK, Vocab
 
@@ -37,9 +37,24 @@ def test_near_duplicate_groups_never_straddle_splits():
         assert len(set(names[leader:leader + 4])) == 1
 
 
-def test_hash_ignores_whitespace_layout_only_through_normalise():
+def test_normalise_collapses_whitespace_and_keeps_everything_else():
+    assert normalise("  X:1\r\nT:Reel \t\n\nK:D\n|:abc  d2|\n") == "X:1 T:Reel K:D |:abc d2|"
+    assert normalise("abc d") != normalise("abcd")  # a space inside a line is collapsed, not removed
+    assert normalise("ABc") != normalise("abc")
+
+
+def test_hash_is_seeded_and_in_the_unit_interval():
     assert hash_fraction("a b", 0) != hash_fraction("a b", 1)
-    assert 0 <= hash_fraction("anything", 7) < 1
+    assert hash_fraction("a b", 3) == hash_fraction("a b", 3)
+    assert all(0 <= hash_fraction(f"tune {i}", 7) < 1 for i in range(200))
+
+
+def test_split_ignores_whitespace_layout_but_not_notes():
+    tunes = make_tunes(300)
+    relaid = ["  " + t.replace("\n", " \r\n\t") + "\n\n" for t in tunes]  # same text, other line ends and spacing
+    assert assign_splits(relaid, None, 0.3, 0.3, 0) == assign_splits(tunes, None, 0.3, 0.3, 0)
+    changed = [t.replace("d2e", "d2f") for t in tunes]  # one note different: a different tune
+    assert assign_splits(changed, None, 0.3, 0.3, 0) != assign_splits(tunes, None, 0.3, 0.3, 0)
 
 
 def test_vocab_modes_and_unknown_symbols():

@@ -67,7 +67,8 @@ def fake_run(folder, name, model, hidden, val, test, epochs=4):
            "test_loss": test, "test_bits": test / math.log(2), "epochs_trained": epochs, "train_seconds": 12.5}
     write_tsv(folder / "test.tsv", [row], TEST_COLUMNS)
     metrics = [{"epoch": e, "train_loss": 3 - 0.3 * e, "val_loss": 3.1 - 0.25 * e, "train_bits": 1, "val_bits": 1,
-                "lr": 0.01, "grad_norm": 1.0, "seconds": 1.0, "chars_per_s": 1000} for e in range(1, epochs + 1)]
+                "lr": 0.01, "grad_norm": 1.0, "seconds": 1.0, "chars_per_s": 1000,
+                "cpu": "Some CPU", "cpu_capability": "AVX2", "threads": 2, "torch_version": "2.13.0"} for e in range(1, epochs + 1)]
     write_tsv(folder / "metrics.tsv", metrics, METRICS_COLUMNS)
     return folder
 

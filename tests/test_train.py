@@ -62,6 +62,11 @@ def test_train_writes_checkpoints_metrics_and_no_resume_state(data, train_argv, 
     rows = read_tsv(out / "metrics.tsv")
     assert list(rows[0]) == METRICS_COLUMNS
     assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    import torch as torch_  # every epoch names the machine it ran on
+
+    assert {(r["cpu_capability"], r["threads"], r["torch_version"]) for r in rows} == {
+        (torch_.backends.cpu.get_cpu_capability(), "1", torch_.__version__)}
+    assert rows[0]["cpu"]
     assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
     model, vocab, payload = load_checkpoint(out / "best.pt")
     assert payload["run"] == "lstm-tiny" and payload["settings"].hidden == 16
@@ -179,3 +184,32 @@ def test_symbols_outside_the_vocabulary_are_rejected(data, train_argv, tmp_path)
     argv[argv.index("--val") + 1] = str(bad)
     with pytest.raises(AbcrnnError, match="outside the vocabulary"):
         train(build_parser().parse_args(argv), log=lambda m: None)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("layers, input_", [(1, "onehot"), (2, "embedding")])
+def test_parameter_count_matches_the_built_model(kind, layers, input_):
+    from abcrnn.models import build_model, parameter_count
+    from abcrnn.settings import RunSettings
+
+    s = RunSettings(model=kind, hidden=12, layers=layers, input=input_, embedding_dim=5)
+    assert parameter_count(23, s) == build_model(23, s).num_params()
+
+
+def test_a_model_too_big_for_memory_is_refused_with_what_it_needs(data, train_argv, tmp_path, capsys):
+    argv = train_argv(data, tmp_path / "huge", "--hidden", "1000000")
+    assert main(["train", *argv]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "GiB of memory" in err[0] and "--hidden" in err[0]
+    assert not (tmp_path / "huge").exists()
+
+
+def test_silent_failures_are_warned_about(data, train_argv, tmp_path):
+    messages = []
+    train(build_parser().parse_args(train_argv(data, tmp_path / "wide", "--batch-size", "400", "--epochs", "1")),
+          log=messages.append)
+    assert any("update(s) per epoch" in m and "lower --batch-size" in m for m in messages)
+    messages.clear()
+    train(build_parser().parse_args(train_argv(data, tmp_path / "wild", "--lr", "1e3", "--epochs", "2",
+                                               "--optimizer", "sgd")), log=messages.append)
+    assert any("worse than guessing" in m for m in messages)

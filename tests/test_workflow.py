@@ -120,6 +120,10 @@ def full_run(tmp_path_factory):
     return workdir
 
 
+def midi_notes(path: Path) -> int:
+    return sum(1 for m in mido.MidiFile(path) if m.type == "note_on" and m.velocity > 0)
+
+
 def test_full_pipeline_trains_evaluates_samples_and_renders(full_run):
     rows = read_tsv(full_run / "results/tables/test_loss.tsv")
     assert [r["model"] for r in rows] == ["lstm", "rnn"]
@@ -127,20 +131,41 @@ def test_full_pipeline_trains_evaluates_samples_and_renders(full_run):
         assert 0 < float(r["test_loss"]) < 5 and float(r["test_bits"]) == pytest.approx(float(r["test_loss"]) / 0.6931472, rel=1e-3)
     best = read_tsv(full_run / "results/tables/best_run.tsv")[0]
     assert best["run"] == min(rows, key=lambda r: float(r["val_loss"]))["run"]
-    for plot in ("loss_curves.png", "test_loss.png", "sample_validity.png"):
+    for plot in ("loss_curves.png", "test_loss.png", "sample_validity.png", "rnn_vs_lstm.png",
+                 "activations_hidden.png", "activations_cell.png"):
         assert (full_run / "results/plots" / plot).stat().st_size > 5000
+    assert not (full_run / "results/plots/hidden_sweep.png").exists()  # one hidden size in tiny.yaml
     for t in ("1.0", "argmax"):
         d = full_run / "results/samples" / t
-        abc = sorted(d.glob("*.abc"))
-        assert len(abc) == 3
-        assert len(list(d.glob("*.mid"))) + sum(1 for r in read_tsv(d / "render.tsv") if r["midi_ok"] != "True") >= 3
-        assert list(d.glob("*.svg"))
+        assert sorted(p.name for p in d.glob("*.abc")) == ["01.abc", "02.abc", "03.abc"]
+        renders = read_tsv(d / "render.tsv")
+        assert [r["file"] for r in renders] == ["01.abc", "02.abc", "03.abc"]
+        for r in renders:  # a MIDI file for every tune abc2midi rendered, with the notes the table counts
+            mid = d / "rendered" / r["file"].replace(".abc", ".mid")
+            if r["midi_ok"] == "True":
+                assert midi_notes(mid) == int(r["notes"])
+            assert r["score_ok"] in ("True", "False")
+        assert list((d / "rendered").glob("*.svg"))
     validity = read_tsv(full_run / "results/tables/sample_validity.tsv")
     assert [r["temperature"] for r in validity] == ["1.0", "argmax", "test-set"]
     baseline = validity[-1]
     assert float(baseline["header_complete"]) == 1.0 and float(baseline["has_notes"]) == 1.0
-    midi = sorted((full_run / "results/baseline").glob("*.mid"))
-    assert midi and sum(1 for m in mido.MidiFile(midi[0]) if m.type == "note_on" and m.velocity > 0) > 10
+    midi = sorted((full_run / "results/baseline/rendered").glob("*.mid"))
+    assert len(midi) == 4 and midi_notes(midi[0]) > 10
+
+
+def test_every_file_the_pipeline_writes_is_declared(full_run):
+    out = snakemake(full_run, "--summary")
+    assert out.returncode == 0, out.stderr[-3000:]
+    declared = {line.split("\t")[0] for line in out.stdout.splitlines()[1:] if line.strip()}
+    folders = [d for d in declared if (full_run / d).is_dir()]
+    written = {str(p.relative_to(full_run)) for p in (full_run / "results").rglob("*")
+               if p.is_file() and p.name != ".snakemake_timestamp"}
+    undeclared = {f for f in written - declared
+                  if not f.startswith(("results/logs/", "results/benchmarks/"))
+                  and not any(f.startswith(d + "/") for d in folders)}
+    assert undeclared == set()
+    assert {"results/plots/rnn_vs_lstm.png", "results/plots/activations_cell.png"} <= declared
 
 
 def test_same_config_gives_identical_tables(full_run, tmp_path):

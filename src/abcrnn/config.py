@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 from .errors import AbcrnnError
@@ -42,7 +43,12 @@ def coerce_strings(config, schema: dict, node: dict | None = None):
             return config
         if isinstance(value, (bool, int, float)):
             return value
+        if _EXPONENT.fullmatch(config.strip()):  # YAML 1.1 reads 1e-3 (no dot) as text
+            return float(config)
     return config
+
+
+_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def _resolve(schema: dict, node: dict) -> dict:
@@ -76,6 +82,10 @@ def check_config(config: dict, schema: dict) -> None:
     val, test = split.get("val", 0.1), split.get("test", 0.1)
     if val + test >= 1:
         raise AbcrnnError(f"config key split: val + test must be below 1 (nothing left to train on), got {val + test:g}")
+    labels = [temperature_label(t) for t in config.get("sample", {}).get("temperatures", [])]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise AbcrnnError(f"config key sample.temperatures: {twice[0]} is listed twice")
     lr = config.get("grid", {}).get("lr")
     if isinstance(lr, dict):
         missing = [m for m in config.get("grid", {}).get("model", ["lstm", "rnn"]) if m not in lr]

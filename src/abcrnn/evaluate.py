@@ -18,7 +18,7 @@ from .errors import AbcrnnError
 from .fileio import read_tsv, write_tsv
 from .runtime import setup_torch
 from .settings import RunSettings, kind
-from .train import LN2, METRICS_COLUMNS, load_split, stream_loss
+from .train import LN2, MACHINE_COLUMNS, METRICS_COLUMNS, load_split, stream_loss
 
 RESULT_COLUMNS = ["params", "best_epoch", "val_loss", "test_loss", "test_bits", "epochs_trained", "train_seconds"]
 TEST_COLUMNS = ["run", *RunSettings.column_keys(), *RESULT_COLUMNS]
@@ -86,7 +86,7 @@ def read_run(test_path: Path, metrics_path: Path) -> tuple[dict, list[dict]]:
             raise AbcrnnError(f"{path}: missing columns {', '.join(missing)}")
     try:
         test = {k: _number(v) if k in NUMERIC else v for k, v in rows["test.tsv"][0].items()}
-        metrics = [{k: _number(v) for k, v in r.items()} for r in rows["metrics.tsv"]]
+        metrics = [{k: v if k in MACHINE_COLUMNS else _number(v) for k, v in r.items()} for r in rows["metrics.tsv"]]
     except ValueError as exc:
         raise AbcrnnError(f"{test_path.parent}: unreadable number in test.tsv or metrics.tsv ({exc})") from None
     return test, metrics

@@ -83,6 +83,19 @@ def detach_state(state: State | None) -> State | None:
     return state.detach()
 
 
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def parameter_count(vocab_size: int, settings: RunSettings) -> int:
+    """The number of parameters build_model makes, computed without building it (to refuse in time a
+    model that would not fit in memory)."""
+    h, gates = settings.hidden, GATES[settings.model]
+    first = settings.embedding_dim if settings.input == "embedding" else vocab_size
+    embedding = vocab_size * settings.embedding_dim if settings.input == "embedding" else 0
+    recurrent = sum(gates * h * ((first if layer == 0 else h) + h + 2) for layer in range(settings.layers))
+    return embedding + recurrent + h * vocab_size + vocab_size
+
+
 def build_model(vocab_size: int, settings: RunSettings) -> CharRNN:
     """The model a run's settings describe (its weights initialised from torch's current seed)."""
     return CharRNN(vocab_size, model=settings.model, hidden=settings.hidden, layers=settings.layers,

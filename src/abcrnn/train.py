@@ -28,13 +28,15 @@ from tqdm import tqdm
 from .checkpoint import save_checkpoint
 from .errors import AbcrnnError
 from .fileio import torch_save, write_tsv
-from .models import CharRNN, build_model, detach_state
-from .runtime import setup_torch
+from .models import CharRNN, build_model, detach_state, parameter_count
+from .runtime import machine_info, setup_torch
 from .settings import RunSettings
 from .vocab import Vocab
 
+# The machine each epoch ran on: the last digits of losses and all timings depend on it.
+MACHINE_COLUMNS = ["cpu", "cpu_capability", "threads", "torch_version"]
 METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "train_bits", "val_bits", "lr", "grad_norm",
-                   "seconds", "chars_per_s"]
+                   "seconds", "chars_per_s", *MACHINE_COLUMNS]
 IGNORE = -100  # target of padding positions: cross_entropy skips them
 LN2 = math.log(2)
 
@@ -262,7 +264,7 @@ class Trainer:
             self.rows.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                               "train_bits": train_loss / LN2, "val_bits": val_loss / LN2, "lr": s.lr,
                               "grad_norm": grad_norm, "seconds": round(seconds, 3),
-                              "chars_per_s": round(self.pairs / seconds)})
+                              "chars_per_s": round(self.pairs / seconds), **machine_info()})
             improved = val_loss < self.best["val_loss"]
             if improved:
                 self.best = {"val_loss": val_loss, "epoch": epoch,
@@ -325,7 +327,38 @@ class Trainer:
         (self.out_dir / "resume.pt").unlink(missing_ok=True)
         self.log(f"{self.run}: best validation loss {self.best['val_loss']:.4f} nats/char at epoch "
                  f"{self.best['epoch']}, {len(self.rows)} epochs, {self.train_seconds:.1f} s of training")
+        uniform = math.log(len(self.vocab))
+        if self.best["val_loss"] > uniform:
+            self.log(f"{self.run}: warning: the best validation loss {self.best['val_loss']:.4g} nats/char is worse "
+                     f"than guessing among the {len(self.vocab)} symbols at random ({uniform:.3f}): the model "
+                     f"learned nothing; try a lower learning rate than --lr {self.s.lr}")
         return self.extra()
+
+
+MIN_UPDATES = 10  # fewer optimizer steps per epoch than this: the batch is too large for the text
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still use (MemAvailable; the total where /proc is absent)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits(run: str, settings: RunSettings, vocab_size: int, device: torch.device) -> None:
+    """Refuse, with the memory it needs, a run whose weights, gradients and Adam state alone would not fit."""
+    params = parameter_count(vocab_size, settings)
+    activations = settings.batch_size * settings.chunk * settings.hidden * settings.layers * 12
+    need = 4 * (4 * params + activations)
+    have = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else available_memory()
+    if need > have:
+        raise AbcrnnError(f"run {run}: needs about {need / 2**30:,.1f} GiB of memory ({params:,} parameters), "
+                          f"more than the {have / 2**30:,.1f} GiB available; lower --hidden, --layers or --batch-size")
 
 
 def train(args: argparse.Namespace, on_epoch_end=None, log=None) -> dict:
@@ -342,6 +375,11 @@ def train(args: argparse.Namespace, on_epoch_end=None, log=None) -> dict:
     vocab = Vocab.load(args.vocab)
     train_data = load_split(args.train, len(vocab), "training")
     val_data = load_split(args.val, len(vocab), "validation")
+    check_fits(run, settings, len(vocab), device)
+    updates = len(windows(-(-(train_data.numel() - 1) // settings.batch_size), settings.chunk))
+    if updates < MIN_UPDATES:
+        log(f"{run}: warning: --batch-size {settings.batch_size} and --chunk {settings.chunk} leave only {updates} "
+            f"update(s) per epoch for {train_data.numel():,} training characters; lower --batch-size")
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(settings, vocab, train_data, val_data, device, out_dir, run, log)
     trainer.identity = {**settings.trajectory(), "device_type": device.type,
