@@ -28,8 +28,8 @@ lint: setup  ## snakefmt --check and snakemake --lint on the workflow (the tiny 
 	$(BIN)/snakefmt --check Snakefile workflow/
 	$(BIN)/snakemake --lint --configfile config/tiny.yaml
 
-report: setup  ## an HTML report of a finished run
-	$(BIN)/snakemake --report results/report.html
+report: setup  ## the report of a finished run: results/report.zip (report.html inside, with the gallery)
+	$(BIN)/snakemake --report results/report.zip
 
 setup: $(VENV)/.installed system-deps
 
@@ -41,20 +41,25 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-cluster.t
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-# abc2midi/abcm2ps (and fluidsynth when render.audio is on in config.yaml, or with AUDIO=1) from
-# Debian, installed when missing.
+# From Debian, installed when missing: abc2midi/abcm2ps (MIDI, scores), fluidsynth with the 5 MB
+# TimGM6mb General MIDI soundfont (the gallery's recordings, render.audio), and chromium with its
+# driver for the gallery's browser test in `make test` (BROWSER=0 leaves those two out).
+BROWSER ?= 1
 system-deps:
 	@need=""; \
 	command -v abc2midi >/dev/null || need="$$need abcmidi"; \
 	command -v abcm2ps >/dev/null || need="$$need abcm2ps"; \
-	if [ -n "$(AUDIO)" ] || grep -Eq '^\s*audio:\s*true' config.yaml; then \
-	  command -v fluidsynth >/dev/null || need="$$need fluidsynth"; \
-	  [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || need="$$need fluid-soundfont-gm"; \
+	command -v fluidsynth >/dev/null || need="$$need fluidsynth"; \
+	[ -e /usr/share/sounds/sf2/TimGM6mb.sf2 ] || [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] \
+	  || need="$$need timgm6mb-soundfont"; \
+	if [ "$(BROWSER)" != 0 ]; then \
+	  [ -x /usr/bin/chromium ] || need="$$need chromium"; \
+	  [ -x /usr/bin/chromedriver ] || need="$$need chromium-driver"; \
 	fi; \
 	if [ -n "$$need" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$need"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$need >/dev/null; \
 	  else \
 	    echo "abcrnn needs Debian packages:$$need -- run: sudo apt-get install -y$$need" >&2; exit 1; \
 	  fi; \

@@ -1,10 +1,13 @@
 """Shared fixtures: the repository root, the tiny ABC corpus, and a small encoded data set with a trained run."""
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -77,3 +80,38 @@ def trained_run(tiny_data, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("models") / "lstm-h16"
     train(build_parser().parse_args(tiny_train_argv(tiny_data, out, "--epochs", "2")), log=lambda m: None)
     return out, tiny_data
+
+
+class Workflow:
+    """The Snakemake workflow run on the tiny corpus in a working directory, as a user runs it."""
+
+    def config(self, workdir: Path, **changes) -> Path:
+        """Write workdir/config.yaml: config/tiny.yaml with `changes` ({section: {key: value}}) applied."""
+        config = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
+        config["corpus"]["sources"] = [str(ROOT / "tests" / "data" / "tiny")]
+        for section, values in changes.items():
+            config.setdefault(section, {}).update(values)
+        path = workdir / "config.yaml"  # the working directory's own config, as a user's checkout has
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    def run(self, workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
+               "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+    def planned(self, workdir: Path, *targets: str) -> dict[str, int]:
+        """Jobs a dry run would run, by rule (empty when everything is up to date)."""
+        out = self.run(workdir, "-n", *targets)
+        assert out.returncode == 0, out.stderr + out.stdout
+        text = out.stdout + out.stderr
+        if "Job stats:" not in text:
+            return {}
+        table = text.split("Job stats:")[1].split("\n\n")[0]
+        return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] not in ("total", "all")}
+
+
+@pytest.fixture(scope="session")
+def workflow() -> Workflow:
+    return Workflow()

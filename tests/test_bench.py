@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from abcrnn.bench import build_parser, lstm_flops_per_char
+from abcrnn.bench import build_parser, corpus_rows, lstm_flops_per_char, same_titled_tunes
 from abcrnn.bench_training import CellLoop, checked_step, mode_trainers
 from abcrnn.cli import main
 from abcrnn.errors import AbcrnnError
@@ -20,7 +20,7 @@ REQUIRED = ["train_chars_per_s_loop", "train_chars_per_s_paper", "train_chars_pe
             "eval_chars_per_s", "sample_speedup_batched", "time_to_quality_paper_s", "time_to_quality_batched_s"]
 TINY = ["--threads", "1", "--hidden", "8", "--chunk", "16", "--batch-size", "4", "--seconds", "0.05", "--cap", "0.4",
         "--check-every", "0.1", "--patience", "2", "--sample-batch", "3", "--sample-chars", "10",
-        "--matmul-size", "64", "--no-bf16"]
+        "--matmul-size", "64", "--no-bf16", "--corpus-sizes", "20,40"]
 TINY_FLOAT = torch.finfo(torch.float32).tiny
 
 
@@ -42,6 +42,7 @@ def test_bench_writes_every_metric(tmp_path, capsys, make_tiny_data):
     value = {name: float(row["value"]) for name, row in rows.items() if row["unit"] != "text"}
     for metric in REQUIRED:
         assert value[metric] > 0, metric
+    assert value["corpus_seconds_20_tunes"] > 0 and value["corpus_time_ratio_40_vs_20"] > 0  # corpus time by size
     assert rows["train_chars_per_s_batched"]["unit"] == "chars/s"
     for mode in ("paper", "batched"):
         assert value[f"time_to_quality_{mode}_plateaued"] in (0, 1)
@@ -153,3 +154,21 @@ def test_flop_count_and_time_to_quality():
     assert first_within(points, 2.0) == 4.0  # within 0.02 nats of 2.0
     assert first_within(points, 2.04) == 3.0
     assert first_within(points, 2.1) == 2.0
+
+
+def test_corpus_time_against_corpus_size_rows():
+    rows = []
+    corpus_rows(lambda metric, value, unit, note="": rows.append((metric, value, unit)), [100, 200, 400])
+    names = [m for m, _, _ in rows]
+    assert names == ["corpus_seconds_100_tunes", "corpus_seconds_200_tunes", "corpus_seconds_400_tunes",
+                     "corpus_time_ratio_400_vs_100"]
+    seconds = {m: v for m, v, _ in rows}
+    assert all(v > 0 for v in seconds.values()) and rows[0][2] == "s" and rows[-1][2] == "x"
+    assert seconds["corpus_time_ratio_400_vs_100"] == pytest.approx(
+        seconds["corpus_seconds_400_tunes"] / seconds["corpus_seconds_100_tunes"])
+    tunes = same_titled_tunes(50)
+    assert len(set(tunes)) == 50 and all(t.startswith("X:1\nT:Untitled\n") for t in tunes)
+    assert build_parser().parse_args([]).corpus_sizes == [1000, 2000, 4000]
+    assert build_parser().parse_args(["--corpus-sizes", "40,20,40"]).corpus_sizes == [20, 40]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--corpus-sizes", "0,10"])

@@ -59,3 +59,56 @@ def test_best_checkpoint_keeps_the_optimizer_state_of_its_epoch(tmp_path):
     assert best["optimizer_state"]["state"] and last["optimizer_state"]["state"]
     steps = best["optimizer_state"]["state"][0]["step"]
     assert int(steps) == best["epoch"] * len(range(0, -(-(ids.numel() - 1) // 4), 20))
+
+
+def test_a_full_disk_or_a_refused_folder_is_one_line_naming_the_output(tmp_path, monkeypatch, capsys):
+    import errno
+    from pathlib import Path
+
+    from abcrnn import fileio
+
+    abc = tmp_path / "a.abc"
+    abc.write_text("X:1\nT:One\nK:G\nGABc dedB|\n")
+    out = tmp_path / "out" / "corpus.txt"
+    argv = ["corpus", "--source", str(abc), "--out", str(out), "--tunes", str(tmp_path / "t.tsv"),
+            "--report", str(tmp_path / "r.tsv")]
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(Path, "write_text", no_space)
+        code, err = run(capsys, *argv)
+    assert code == 1 and err == f"abcrnn corpus: error: {out}: no space left on the device"
+
+    def refused(*args, dir=None, **kwargs):  # what mkstemp meets in a read-only folder (even as root)
+        raise PermissionError(errno.EACCES, "Permission denied", str(Path(dir) / ".corpus.txt.abc123.tmp"))
+
+    with monkeypatch.context() as m:
+        m.setattr(fileio.tempfile, "mkstemp", refused)
+        code, err = run(capsys, *argv)
+    assert code == 1 and err == f"abcrnn corpus: error: {out}: cannot write (Permission denied)"
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
+
+
+def test_torch_save_on_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys):
+    import shutil
+    from collections import namedtuple
+
+    shutil_usage = namedtuple("usage", "total used free")
+    text = "<start>\nX:1\nK:G\nABcd efga|\n<end>\n"
+    (tmp_path / "data").mkdir()
+    for split in ("train", "val", "test"):
+        (tmp_path / "data" / f"{split}.txt").write_text(text)
+    Vocab.build(text).save(tmp_path / "data" / "vocab.json")
+
+    def iostream_error(obj, f, *args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:595] . unexpected pos 64 vs 0\n"
+                           "basic_ios::clear: iostream error")
+
+    monkeypatch.setattr(torch, "save", iostream_error)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil_usage(1 << 40, 1 << 40, 0))
+    code, err = run(capsys, "encode", "--vocab", str(tmp_path / "data" / "vocab.json"), "--data-dir",
+                    str(tmp_path / "data"), "--out-dir", str(tmp_path / "enc"))
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert err.startswith("abcrnn encode: error: ") and err.endswith(".pt: no space left on the device"), err

@@ -1,12 +1,16 @@
 """`abcrnn corpus` end to end: mixed sources, the three outputs, duplicates, clean errors."""
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from abcrnn.abc import join_tagged, split_tagged
 from abcrnn.cli import main
+from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv
 
 MESSY = Path(__file__).parent / "data" / "messy"
@@ -202,3 +206,186 @@ def test_oneills_collection(capsys, tmp_path):
     for x in range(626, 636):
         a, b = first[(name("0626-0635"), str(x))], first[(name("0626-0700"), str(x))]
         assert a["group"] == b["group"] == a["id"]
+
+
+# --- near-duplicates at scale: thousands of tunes in one bucket ---------------------------------
+
+
+def near_copy(tune: str, changes: int = 2) -> str:
+    """The tune transcribed again with `changes` notes altered (A<->B, c<->d, ...)."""
+    head, body = tune.split("K:D\n")
+    swap = str.maketrans("ABcdefgaDEFGb", "BAdcfegbEDGFa")
+    notes = [i for i, ch in enumerate(body) if ch in "DEFGABcdefgab"]
+    chars = list(body)
+    for i in notes[5 :: len(notes) // changes][:changes]:
+        chars[i] = chars[i].translate(swap)
+    return head + "K:D\n" + "".join(chars)
+
+
+class TooManyComparisons(Exception):
+    pass
+
+
+def counting_similar(monkeypatch, limit: int) -> list[int]:
+    """Count the pairs given to neardup.similar, and stop the run once there are more than `limit`
+    (the quadratic way would give one for every earlier tune: millions)."""
+    import abcrnn.neardup as corpus_module
+
+    count, original = [0], corpus_module.similar
+
+    def similar(a, b, threshold):
+        count[0] += 1
+        if count[0] > limit:
+            raise TooManyComparisons(f"more than {limit} comparisons")
+        return original(a, b, threshold)
+
+    monkeypatch.setattr(corpus_module, "similar", similar)
+    return count
+
+
+def test_thousands_of_same_titled_tunes_meet_few_others_and_near_duplicates_are_found(capsys, tmp_path, monkeypatch):
+    from abcrnn.bench import same_titled_tunes
+
+    tunes = same_titled_tunes(3000)  # all X:1, T:Untitled: one bucket for all of them
+    copies = [near_copy(tunes[i]) for i in range(0, 3000, 300)]  # 10 retranscriptions, each 2 notes changed
+    source = tmp_path / "scraped.abc"
+    source.write_text("\n".join(tunes + copies + [tunes[7]]), encoding="utf-8")  # and one exact copy
+    count = counting_similar(monkeypatch, limit=2 * len(tunes))
+    code, err, kept, rows, report = corpus(capsys, tmp_path, "--source", str(source))
+    assert code == 0, err
+    assert counts(report[-1])["read"] == 3011
+    assert (counts(report[-1])["dropped_near_duplicate"], counts(report[-1])["dropped_duplicate"]) == (10, 1)
+    assert len(kept) == 3000 and kept == [t.strip() for t in tunes]
+    assert count[0] < 2 * len(tunes)  # about one comparison per tune, not one per pair (4.5 million)
+
+    code, _, _, rows, _ = corpus(capsys, tmp_path, "--source", str(source), "--near-duplicates", "group")
+    assert code == 0
+    groups = [int(r["group"]) for r in rows]
+    assert groups[3000:] == list(range(0, 3000, 300))  # each copy joins the tune it was copied from
+
+
+def test_the_band_index_of_a_large_bucket_applies_the_same_rule(monkeypatch):
+    """A bucket gets an index by band from LSH_INDEX_FROM tunes on; without one the answer is the same."""
+    import abcrnn.neardup as corpus_module
+    from abcrnn.bench import same_titled_tunes
+    from abcrnn.corpus import select
+    from abcrnn.neardup import NearDuplicates
+    from abcrnn.sources import FileResult
+    from abcrnn.reader import read_abc_text
+
+    tunes = same_titled_tunes(400, seed=1)
+    tunes += [near_copy(tunes[i], changes) for i in range(0, 400, 20) for changes in (1, 3, 6)]
+    read, _ = read_abc_text("\n".join(tunes))
+
+    def run(near):
+        index = NearDuplicates(corpus_module.SIMILARITY)
+        kept, groups = select([FileResult("f", list(read))], True, near, index=index)
+        return [t.index for t in kept], groups, index.comparisons, bool(index.band_index)
+
+    indexed = run("group"), run("drop")
+    monkeypatch.setattr(corpus_module, "LSH_INDEX_FROM", 10**9)
+    compared = run("group"), run("drop")
+    assert indexed[0][3] and not compared[0][3]
+    assert [r[:3] for r in indexed] == [r[:3] for r in compared]
+    assert len(indexed[1][0]) < 400 + 60  # retranscriptions were found
+
+
+def test_minhash_is_fixed_and_estimates_the_jaccard_index():
+    from abcrnn.neardup import LSH_BANDS, LSH_ROWS, Notes, band_keys, minhash
+
+    a = "DEFGABcdefgabagfedcBAGFEDFAdfaf" * 2
+    b = a[:30] + "gfedcBAG" + a[38:]
+    signature = minhash(a)
+    assert signature.shape == (LSH_BANDS * LSH_ROWS,) and signature.dtype.name == "uint32"
+    assert signature.tolist()[:3] == minhash(a).tolist()[:3]  # no hash seed from the process
+    na, nb = Notes(a, frozenset(a[i : i + 4] for i in range(len(a) - 3))), Notes(b, frozenset(b[i : i + 4] for i in range(len(b) - 3)))
+    jaccard = len(na.grams & nb.grams) / len(na.grams | nb.grams)
+    assert abs((na.signature == nb.signature).mean() - jaccard) < 0.1
+    assert band_keys(signature).shape == (LSH_BANDS,) and (na.bands == nb.bands).any()
+
+
+# --- what a source folder may hold: links to folders, named pipes ---------------------------------
+
+
+@pytest.fixture
+def alarm():
+    """Fail a test that would hang (a walk that never ends, a read of a pipe) after 60 s instead."""
+    import signal
+
+    def stop(*_):
+        raise TimeoutError("hung")
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture
+def looped_dir(tmp_path):
+    """A source folder with links to itself and to its parent: walks that follow links never end."""
+    d = tmp_path / "looped"
+    (d / "sub").mkdir(parents=True)
+    shutil.copy(MESSY / "crlf.abc", d / "crlf.abc")
+    shutil.copy(MESSY / "no_blank_lines.abc", d / "sub" / "no_blank_lines.abc")
+    (d / "self").symlink_to(".")
+    (d / "sub" / "up").symlink_to("..")
+    return d
+
+
+def test_links_to_folders_are_not_followed(capsys, tmp_path, looped_dir, alarm):
+    expected = [f"{looped_dir}/crlf.abc", f"{looped_dir}/sub/no_blank_lines.abc"]
+    for source in (str(looped_dir), f"{looped_dir}/**/*.abc"):
+        code, err, _, _, report = corpus(capsys, tmp_path, "--source", source)
+        assert code == 0, err
+        assert [r["source"] for r in report[:-1]] == expected
+
+    from abcrnn.sources import local_files  # what the workflow watches: the same files
+
+    assert local_files(str(looped_dir)) == local_files(f"{looped_dir}/**/*.abc") == expected
+
+
+def test_a_named_pipe_is_refused_with_one_line(capsys, tmp_path, alarm):
+    folder = tmp_path / "abc"
+    folder.mkdir()
+    shutil.copy(MESSY / "crlf.abc", folder / "crlf.abc")
+    pipe = folder / "pipe.abc"
+    os.mkfifo(pipe)
+    sources = (str(pipe), str(folder), f"{folder}/*.abc", f"{tmp_path}/**/*.abc")
+    for source in sources:
+        code, err, *_ = corpus(capsys, tmp_path, "--source", source)
+        assert code == 1 and err.count("\n") == 1, (source, err)
+        assert err.startswith("abcrnn corpus: error: ") and f"{pipe}: not a regular file (a named pipe)" in err
+    assert not (tmp_path / "out").exists()
+
+    from abcrnn.sources import local_files  # what the workflow watches
+
+    for source in sources:
+        with pytest.raises(AbcrnnError, match=f"^{pipe}: not a regular file"):
+            local_files(source)
+    assert local_files(str(tmp_path / "missing.abc")) == [str(tmp_path / "missing.abc")]  # Snakemake's to report
+    assert local_files(f"{tmp_path}/none/*.abc") == [] and local_files("music21:oneills1850") == []
+
+
+def dry_run(workflow, workdir: Path, sources: list[str]) -> subprocess.CompletedProcess:
+    """`snakemake -n` on the tiny config with these corpus sources (a hang fails after 120 s)."""
+    path = workflow.config(workdir)
+    config = yaml.safe_load(path.read_text())
+    config["corpus"]["sources"] = sources
+    path.write_text(yaml.safe_dump(config))
+    return workflow.run(workdir, "-n", "results/data/corpus.txt", timeout=120)
+
+
+def test_workflow_sees_a_looped_folder_once_and_refuses_a_pipe(tmp_path, looped_dir, workflow):
+    work = tmp_path / "work"
+    work.mkdir()
+    out = dry_run(workflow, work, [str(looped_dir)])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "corpus" in out.stdout + out.stderr
+    pipe = tmp_path / "pipe.abc"
+    os.mkfifo(pipe)
+    out = dry_run(workflow, work, [str(looped_dir), str(pipe)])
+    assert out.returncode != 0
+    lines = [line for line in (out.stderr + out.stdout).splitlines() if line.startswith("abcrnn:")]
+    assert lines == [f"abcrnn: config key corpus.sources: {pipe}: not a regular file (a named pipe)"]

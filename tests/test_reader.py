@@ -62,6 +62,27 @@ def test_decode_bytes_order():
     assert decode_bytes("X:1 é".encode("utf-16")) == "X:1 é"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_is_detected(encoding):
+    # Windows tools write UTF-16 without a BOM: read as UTF-8 or cp1252 it was NULs between letters.
+    text = "% from a Windows tool\r\nX:1\r\nT:Café Ж\r\nK:G\r\nGABc|\r\n\r\nX:2\r\nT:Second\r\nK:D\r\ndefg|\r\n"
+    data = text.encode(encoding)
+    assert decode_bytes(data) == text
+    tunes, dropped = read_abc_bytes(data)
+    assert [t.text for t in tunes] == ["X:1\nT:Café Ж\nK:G\nGABc|", "X:2\nT:Second\nK:D\ndefg|"]
+    assert not dropped
+    # an editor's newline after the last character: still the whole text
+    assert decode_bytes(data + b"\n") == text
+    # a stray byte at the end is one unreadable character (its tune dropped and counted), not a lost file
+    tunes, dropped = read_abc_bytes(data + b"\xff")
+    assert [t.title for t in tunes] == ["Café Ж"] and dropped == Counter(unreadable=1)
+
+
+def test_nul_bytes_at_both_positions_are_binary_not_utf16():
+    data = bytes(range(256)) * 4
+    assert decode_bytes(data) == data.decode("latin-1")
+
+
 def test_binary_garbage_in_a_tune_drops_only_that_tune():
     tunes, dropped = read("unreadable.abc")
     assert [(t.title, t.index) for t in tunes] == [("Fine", 2)]

@@ -221,7 +221,7 @@ def test_tiny_pipeline_on_slurm_gives_the_local_tables(full_runs):
     jobs = {}
     for j in jobs_in(on_slurm):
         jobs.setdefault(j["comment"].split("_wildcards_")[0].removeprefix("rule_"), []).append(j)
-    assert len(jobs["train"]) == 2 and len(jobs["render"]) == 2, jobs
+    assert len(jobs["train"]) == 2 and len(jobs["render"]) == 3, jobs
     assert all(j["state"] == "COMPLETED" for js in jobs.values() for j in js), jobs
     for j in jobs["train"]:
         assert (j["cpus"], j["mem"], j["time_limit"]) == ("1", f"{TRAIN_MEM_MB}M", f"{TRAIN_RUNTIME_MIN}:00")

@@ -1,14 +1,11 @@
 """End-to-end: the Snakemake workflow on the tiny corpus, as a user runs it, and its rerun behaviour."""
 
-import os
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import mido
 import pytest
+import torch
 import yaml
 
 from abcrnn.fileio import read_tsv
@@ -17,42 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def tiny_config(workdir: Path, **changes) -> Path:
-    config = yaml.safe_load((ROOT / "config" / "tiny.yaml").read_text())
-    config["corpus"]["sources"] = [str(ROOT / "tests" / "data" / "tiny")]
-    for section, values in changes.items():
-        config[section].update(values)
-    path = workdir / "config.yaml"  # the working directory's own config, as a user's checkout has
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-
-
-def planned(workdir: Path, *targets: str) -> dict[str, int]:
-    """Jobs a dry run would run, by rule (empty when everything is up to date)."""
-    out = snakemake(workdir, "-n", *targets)
-    assert out.returncode == 0, out.stderr + out.stdout
-    text = out.stdout + out.stderr
-    if "Job stats:" not in text:
-        return {}
-    table = text.split("Job stats:")[1].split("\n\n")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m[1] not in ("total", "all")}
-
-
 DATA_TARGETS = ("results/data/train.pt", "results/data/val.pt", "results/data/test.pt", "results/tables/corpus_stats.tsv")
 
 
 @pytest.fixture(scope="module")
-def data_run(tmp_path_factory):
+def data_run(tmp_path_factory, workflow):
     workdir = tmp_path_factory.mktemp("data")
-    tiny_config(workdir)
-    out = snakemake(workdir, *DATA_TARGETS)
+    workflow.config(workdir)
+    out = workflow.run(workdir, *DATA_TARGETS)
     assert out.returncode == 0, out.stderr[-3000:]
     return workdir
 
@@ -81,41 +50,41 @@ def test_data_stages_write_corpus_splits_vocab_and_tables(data_run):
         assert (data_run / f"results/benchmarks/{name}.tsv").exists()
 
 
-def test_rerun_does_nothing_and_a_new_seed_reruns_only_the_split_onwards(data_run):
-    assert planned(data_run, *DATA_TARGETS) == {}
-    tiny_config(data_run, split={"seed": 1})
-    jobs = planned(data_run, *DATA_TARGETS)
+def test_rerun_does_nothing_and_a_new_seed_reruns_only_the_split_onwards(data_run, workflow):
+    assert workflow.planned(data_run, *DATA_TARGETS) == {}
+    workflow.config(data_run, split={"seed": 1})
+    jobs = workflow.planned(data_run, *DATA_TARGETS)
     assert "corpus" not in jobs
     assert {"split", "vocab", "encode"} <= set(jobs)
-    tiny_config(data_run)  # back to the original config: nothing to do again
-    assert planned(data_run, *DATA_TARGETS) == {}
+    workflow.config(data_run)  # back to the original config: nothing to do again
+    assert workflow.planned(data_run, *DATA_TARGETS) == {}
 
 
-def test_bad_config_stops_before_any_job_with_one_line(tmp_path):
-    tiny_config(tmp_path, split={"val": 0.7, "test": 0.5})
-    out = snakemake(tmp_path, "-n")
+def test_bad_config_stops_before_any_job_with_one_line(tmp_path, workflow):
+    workflow.config(tmp_path, split={"val": 0.7, "test": 0.5})
+    out = workflow.run(tmp_path, "-n")
     assert out.returncode != 0
     lines = [l for l in (out.stderr + out.stdout).splitlines() if l.startswith("abcrnn:")]
     assert lines == ["abcrnn: config key split: val + test must be below 1 (nothing left to train on), got 1.2"]
 
 
-def test_missing_source_names_it(tmp_path):
-    path = tiny_config(tmp_path)
+def test_missing_source_names_it(tmp_path, workflow):
+    path = workflow.config(tmp_path)
     config = yaml.safe_load(path.read_text())
     config["corpus"]["sources"] = ["music21:no-such-collection"]
     path.write_text(yaml.safe_dump(config))
-    out = snakemake(tmp_path, "results/data/corpus.txt")
+    out = workflow.run(tmp_path, "results/data/corpus.txt")
     assert out.returncode != 0
     assert "no-such-collection" in (tmp_path / "results/logs/corpus.log").read_text()
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
+def full_run(tmp_path_factory, workflow):
     if not (shutil.which("abc2midi") and shutil.which("abcm2ps")):
         pytest.skip("abc2midi/abcm2ps not installed (make setup installs them)")
     workdir = tmp_path_factory.mktemp("full")
-    tiny_config(workdir)
-    out = snakemake(workdir)
+    workflow.config(workdir)
+    out = workflow.run(workdir)
     assert out.returncode == 0, out.stderr[-4000:]
     return workdir
 
@@ -154,8 +123,8 @@ def test_full_pipeline_trains_evaluates_samples_and_renders(full_run):
     assert len(midi) == 4 and midi_notes(midi[0]) > 10
 
 
-def test_every_file_the_pipeline_writes_is_declared(full_run):
-    out = snakemake(full_run, "--summary")
+def test_every_file_the_pipeline_writes_is_declared(full_run, workflow):
+    out = workflow.run(full_run, "--summary")
     assert out.returncode == 0, out.stderr[-3000:]
     declared = {line.split("\t")[0] for line in out.stdout.splitlines()[1:] if line.strip()}
     folders = [d for d in declared if (full_run / d).is_dir()]
@@ -168,40 +137,65 @@ def test_every_file_the_pipeline_writes_is_declared(full_run):
     assert {"results/plots/rnn_vs_lstm.png", "results/plots/activations_cell.png"} <= declared
 
 
-def test_same_config_gives_identical_tables(full_run, tmp_path):
+def test_same_config_gives_identical_tables(full_run, tmp_path, workflow):
     # Determinism: a second run from scratch gives the same result tables, byte for byte.
-    tiny_config(tmp_path)
-    out = snakemake(tmp_path, "results/tables/test_loss.tsv")
+    workflow.config(tmp_path)
+    out = workflow.run(tmp_path, "results/tables/test_loss.tsv")
     assert out.returncode == 0, out.stderr[-3000:]
-    cols = ["run", "params", "best_epoch", "val_loss", "test_loss", "test_bits"]
-    a = [{k: r[k] for k in cols} for r in read_tsv(full_run / "results/tables/test_loss.tsv")]
-    b = [{k: r[k] for k in cols} for r in read_tsv(tmp_path / "results/tables/test_loss.tsv")]
-    assert a == b
+    def results(workdir):  # every column but the training time, and the trained weights
+        rows = [{k: v for k, v in r.items() if k != "train_seconds"}
+                for r in read_tsv(workdir / "results/tables/test_loss.tsv")]
+        weights = {p.parent.name: torch.load(p, weights_only=True)["model_state"]
+                   for p in (workdir / "results/models").glob("*/best.pt")}
+        return rows, weights
+
+    (rows_a, weights_a), (rows_b, weights_b) = results(full_run), results(tmp_path)
+    assert rows_a == rows_b and len(rows_a) == 2
+    assert weights_a.keys() == weights_b.keys()
+    for run in weights_a:  # bit for bit, not approximately
+        assert all(torch.equal(weights_a[run][k], weights_b[run][k]) for k in weights_a[run])
 
 
-def test_adding_a_grid_value_trains_only_the_new_run(full_run):
-    assert planned(full_run) == {}
-    tiny_config(full_run, grid={"hidden": [32, 16]})
-    jobs = planned(full_run)
+def test_adding_a_grid_value_trains_only_the_new_run(full_run, workflow):
+    assert workflow.planned(full_run) == {}
+    workflow.config(full_run, grid={"hidden": [32, 16]})
+    jobs = workflow.planned(full_run)
     assert jobs["train"] == 2 and jobs["evaluate"] == 2  # the new hidden size, for lstm and rnn
     assert "corpus" not in jobs and "encode" not in jobs
-    tiny_config(full_run)
+    workflow.config(full_run)
 
 
-def test_sampling_from_every_run_adds_per_run_samples_and_tables(tmp_path):
-    tiny_config(tmp_path, sample={"runs": "all"})
-    jobs = planned(tmp_path)
-    # 2 runs x 2 temperatures on top of the best run's 2 temperatures, each sampled and rendered.
-    assert jobs["sample"] == 2 and jobs["sample_run"] == 4 and jobs["render"] == 6
+def test_sampling_from_every_run_adds_per_run_samples_and_tables(tmp_path, workflow):
+    workflow.config(tmp_path, sample={"runs": "all"})
+    jobs = workflow.planned(tmp_path)
+    # 2 runs x 2 temperatures on top of the best run's 2 temperatures, each sampled and rendered,
+    # and the test-set baseline rendered the same way.
+    assert jobs["sample"] == 2 and jobs["sample_run"] == 4 and jobs["render"] == 7 and jobs["baseline_tunes"] == 1
     assert jobs["validity"] == 1 and "validity_run" not in jobs  # every run's rows in the one table
 
 
-def test_a_missing_source_stops_even_when_an_old_corpus_exists(data_run):
-    path = tiny_config(data_run)
+def test_a_missing_source_stops_even_when_an_old_corpus_exists(data_run, workflow):
+    path = workflow.config(data_run)
     config = yaml.safe_load(path.read_text())
     config["corpus"]["sources"].append("nope/missing.abc")
     path.write_text(yaml.safe_dump(config))
-    out = snakemake(data_run, "-n", *DATA_TARGETS)
-    tiny_config(data_run)
+    out = workflow.run(data_run, "-n", *DATA_TARGETS)
+    workflow.config(data_run)
     assert out.returncode != 0
     assert "abcrnn: config key corpus.sources: nope/missing.abc does not exist" in out.stderr + out.stdout
+
+
+def test_quality_table_plots_and_gallery(full_run):
+    rows = read_tsv(full_run / "results/tables/quality.tsv")
+    assert [(r["temperature"], r["role"]) for r in rows] == [
+        ("1.0", "samples"), ("argmax", "samples"), ("test-set", "ceiling"), ("shuffled", "floor")]
+    assert all(0 <= float(r["distribution"]) <= 1 for r in rows)
+    tunes = read_tsv(full_run / "results/tables/quality_tunes.tsv")
+    assert sum(t["temperature"] in ("1.0", "argmax") for t in tunes) == 6
+    assert all(t["nearest_title"] for t in tunes if float(t["similarity"]) > 0)
+    for family in ("distributions", "form", "novelty", "diversity"):
+        assert (full_run / f"results/plots/quality_{family}.png").stat().st_size > 20000
+    gallery = full_run / "results/gallery"
+    pages = sorted(p.name for p in gallery.glob("*.html"))
+    assert pages[:2] == ["compare.html", "index.html"] and len(pages) == 4  # and a page per temperature
+    assert "results/samples/argmax" in (gallery / "index.html").read_text(encoding="utf-8")

@@ -148,6 +148,29 @@ def note_letters(tune: str) -> str:
 
 # --- bar lengths -------------------------------------------------------------------------------
 
+_INLINE_INSTRUCTION = re.compile(r"\[I:[^\]\n]*\]")
+
+
+def renderable(tune: str) -> str:
+    """The tune without what could make a renderer read another file, as abc2midi/abcm2ps get it.
+
+    ABC text is untrusted: `%%abc-include FILE`, `%%format FILE`, `%%EPS FILE` and `I:abc-include`
+    make abcm2ps and abc2midi read local files into their output. Every `%%` directive line and
+    every `I:` instruction (a line, its `+:` continuations, or inline `[I:…]`) is dropped; the notes,
+    and every other field, are left as they are.
+    """
+    kept, dropping = [], False
+    for line in tune.split("\n"):
+        stripped = line.lstrip()
+        if stripped.startswith("+:") and dropping:
+            continue
+        dropping = stripped.startswith("%%") or bool(re.match(r"I:", stripped))
+        cleaned = _INLINE_INSTRUCTION.sub("", line)
+        if not dropping and (cleaned.strip() or not line.strip()):  # no new blank line: it would end the tune
+            kept.append(cleaned)
+    return "\n".join(kept)
+
+
 def meter_length(meter: str | None) -> Fraction | None:
     """Length of a bar in whole notes: 'C' → 1, 'C|' → 1, '6/8' → 3/4, '2+3/8' → 5/8; None if free."""
     if meter is None:
@@ -200,8 +223,9 @@ class Bar:
     right: str           # the bar line that closes it; "" at the tune's end
 
 
-class _BarReader:
-    """A small ABC body scanner that adds up note lengths between bar lines."""
+class BarReader:
+    """A small ABC body scanner that adds up note lengths between bar lines (melody.py's note reader
+    extends it: `add` gets each note's text, `close_bar` each bar line)."""
 
     def __init__(self, meter: Fraction | None, unit: Fraction, unit_given: bool):
         self.meter, self.unit, self.unit_given = meter, unit, unit_given
@@ -227,8 +251,8 @@ class _BarReader:
         elif key == "L":
             self.unit, self.unit_given = unit_length(value, self.meter), True
 
-    def add(self, duration: Fraction) -> None:
-        """One note, rest or chord of `duration` whole notes (before tuplets and broken rhythm)."""
+    def add(self, duration: Fraction, token: str = "") -> None:
+        """One note, rest or chord (`token`, as written) of `duration` whole notes (before tuplets and broken rhythm)."""
         if self.tuplet_left:
             duration *= self.tuplet_factor
             self.tuplet_left -= 1
@@ -293,7 +317,7 @@ class _BarReader:
         m = _NOTE.match(s, i) or _REST.match(s, i)
         if m:
             digits, slashes = m.groups()[-2:]
-            self.add(self.unit * _multiplier(digits, slashes))
+            self.add(self.unit * _multiplier(digits, slashes), m.group(0))
             return m.end()
         if c in "ZX":
             self.music = self.full_rest = True
@@ -324,15 +348,20 @@ class _BarReader:
         first = _NOTE.search(inner)
         m = _LENGTH.match(s, end + 1)
         if first:
-            self.add(self.unit * _multiplier(*first.groups()[-2:]) * _multiplier(*m.groups()))
+            self.add(self.unit * _multiplier(*first.groups()[-2:]) * _multiplier(*m.groups()), s[i : m.end()])
         return m.end()
 
 
 def bar_lengths(tune: str) -> list[Bar]:
     """The bars of a tune's body with their summed note lengths (whole notes)."""
+    return read_body(tune).bars
+
+
+def read_body(tune: str, reader_class: type[BarReader] = BarReader) -> BarReader:
+    """A bar reader (or a subclass) fed the tune's body line by line, finished."""
     fields = header_fields(tune)
     meter = meter_length(fields.get("M"))
-    reader = _BarReader(meter, unit_length(fields.get("L"), meter), bool(fields.get("L")))
+    reader = reader_class(meter, unit_length(fields.get("L"), meter), bool(fields.get("L")))
     for line in body(tune).split("\n"):
         line = line.split("%", 1)[0].rstrip().rstrip("\\")
         field = field_line(line)
@@ -340,7 +369,8 @@ def bar_lengths(tune: str) -> list[Bar]:
             reader.field(*field)
         else:  # music; a `+:` line too
             reader.feed(line + " ")
-    return reader.finish()
+    reader.finish()
+    return reader
 
 
 def bar_check(tune: str) -> tuple[int, float]:

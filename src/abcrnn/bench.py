@@ -15,7 +15,10 @@ chunk 200 by default), trained through `train.Trainer`, the code `abcrnn train` 
   without it);
 * time to quality (timetoquality.py): each mode trains until its validation loss plateaus, or for at
   most --cap seconds of training;
-* evaluation characters per second, and batched sampling against one tune at a time.
+* evaluation characters per second, and batched sampling against one tune at a time;
+* the corpus stage (reading and near-duplicate detection) on --corpus-sizes synthetic tunes that all
+  share `X:1` and `T:Untitled`, as scraped files have them: seconds at each size and their ratio
+  (linear when the ratio is the ratio of the sizes).
 
 Timings depend on what else the machine is doing: the load average before, after and at its highest
 is recorded. The table goes to --out (columns metric, value, unit; the machine rows hold text, unit
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import random
 import time
 from pathlib import Path
 
@@ -142,6 +146,47 @@ def eval_sample_rows(add, args, trainer: Trainer, vocab: Vocab) -> None:
     add("sample_speedup_batched", many / one, "x")
 
 
+# --- the corpus stage against corpus size -------------------------------------------------------
+
+def same_titled_tunes(n: int, seed: int = 0) -> list[str]:
+    """n distinct reels (8 bars, a random walk on the D major scale) that all share `X:1` and
+    `T:Untitled`, as tunes scraped from the web do: every one lands in the same near-duplicate bucket."""
+    rng, scale = random.Random(seed), "DEFGABcdefgab"
+    tunes = []
+    for _ in range(n):
+        pos, notes = rng.randrange(len(scale)), []
+        for _ in range(64):
+            pos = min(max(pos + rng.choice((-2, -1, -1, 0, 1, 1, 2)), 0), len(scale) - 1)
+            notes.append(scale[pos])
+        bars = ["".join(notes[i : i + 4]) + " " + "".join(notes[i + 4 : i + 8]) for i in range(0, 64, 8)]
+        tunes.append("X:1\nT:Untitled\nR:reel\nM:4/4\nL:1/8\nK:D\n|" + "|".join(bars[:4]) + "|\n|"
+                     + "|".join(bars[4:]) + "|]\n")
+    return tunes
+
+
+def corpus_seconds(tunes: list[str]) -> float:
+    """Seconds the corpus stage takes to read `tunes` as one file and drop their duplicates."""
+    from .corpus import select
+    from .sources import FileResult
+    from .reader import read_abc_text
+
+    start = time.perf_counter()
+    read, dropped = read_abc_text("\n".join(tunes), "synthetic.abc")
+    select([FileResult("synthetic.abc", read, dropped)], dedupe=True, near="drop")
+    return time.perf_counter() - start
+
+
+def corpus_rows(add, sizes: list[int]) -> None:
+    tunes = same_titled_tunes(max(sizes))
+    seconds = {n: corpus_seconds(tunes[:n]) for n in sizes}
+    for n, s in seconds.items():
+        add(f"corpus_seconds_{n}_tunes", s, "s", "reading and near-duplicate detection, one X:1/T:Untitled file")
+    small, large = min(sizes), max(sizes)
+    if large > small:
+        add(f"corpus_time_ratio_{large}_vs_{small}", seconds[large] / seconds[small], "x",
+            f"{large / small:g} when linear in the tunes, {(large / small) ** 2:g} when quadratic")
+
+
 def load_average() -> float:
     return os.getloadavg()[0]
 
@@ -178,6 +223,9 @@ def run_bench(args) -> list[dict]:
 
     log("evaluation and sampling (the batched model):")
     eval_sample_rows(add, args, trainers["batched"], vocab)
+    loads.append(load_average())
+    log("corpus stage against corpus size (same-titled tunes):")
+    corpus_rows(add, args.corpus_sizes)
     loads.append(load_average())
     add("load_average_end", loads[-1], "processes")
     busy = max(loads) > args.threads + 0.5
@@ -225,7 +273,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-chars", type=int, default=300, help="characters per sampled tune at most")
     p.add_argument("--matmul-size", type=int, default=2048)
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip the bf16 measurements")
+    p.add_argument("--corpus-sizes", type=_sizes, default=[1000, 2000, 4000], metavar="N,N,...",
+                   help="numbers of synthetic same-titled tunes the corpus stage is timed on")
     return p
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(n) for n in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be at least 1: {text!r}")
+    return sorted(set(sizes))
 
 
 def main_bench(argv: list[str] | None = None) -> int:

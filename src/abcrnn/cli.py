@@ -19,9 +19,11 @@ COMMANDS = {
     "tables": ("abcrnn.evaluate", "collect run results into test_loss.tsv, best_run.tsv and plots"),
     "bench": ("abcrnn.bench", "benchmark training, evaluation and sampling speed"),
     "sample": ("abcrnn.sample", "generate tunes from a checkpoint"),
-    "baseline": ("abcrnn.render", "choose real test-set tunes to measure beside generated ones"),
+    "baseline": ("abcrnn.baseline", "choose real test-set tunes to measure beside generated ones"),
     "render": ("abcrnn.render", "render ABC tunes to MIDI, SVG scores and audio"),
     "validity": ("abcrnn.validity", "validity table and plot of generated tunes per temperature"),
+    "quality": ("abcrnn.quality", "musical quality of generated tunes against real ones (quality.tsv, plots)"),
+    "gallery": ("abcrnn.gallery", "a static HTML gallery of generated tunes: scores, audio, MIDI, metrics"),
     "activations": ("abcrnn.activations", "heatmaps of neurons that tell a tune's header from its music"),
 }
 

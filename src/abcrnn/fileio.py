@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import errno
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,18 +16,47 @@ from .errors import AbcrnnError
 
 @contextmanager
 def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    A write that fails for want of room (ENOSPC, or torch's bare RuntimeError while the disk is full)
+    or is refused (a read-only folder) raises AbcrnnError naming `path`, not the temporary file:
+    `PATH: no space left on the device`, `PATH: cannot write (Permission denied)`.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes the file private; outputs get normal permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and (exc.errno in _NO_SPACE or exc.filename is None or str(exc.filename) == tmp):
+            raise _write_error(path, exc) from None
+        if isinstance(exc, RuntimeError) and _disk_full(path.parent):  # torch.save: "basic_ios::clear: iostream error"
+            raise AbcrnnError(f"{path}: no space left on the device") from None
         raise
+
+
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _write_error(path: Path, exc: OSError) -> AbcrnnError:
+    if exc.errno in _NO_SPACE:
+        return AbcrnnError(f"{path}: no space left on the device")
+    return AbcrnnError(f"{path}: cannot write ({exc.strerror or exc})")
+
+
+def _disk_full(folder: Path, room: int = 1 << 20) -> bool:
+    """Whether the file system holding `folder` has less than `room` bytes free."""
+    try:
+        return shutil.disk_usage(folder).free < room
+    except OSError:
+        return False
 
 
 def _umask() -> int:

@@ -43,14 +43,38 @@ class Tune:
     rhythm: str
 
 
+def utf16_without_bom(data: bytes) -> str | None:
+    """"utf-16-le" or "utf-16-be" when `data` looks like UTF-16 text without a BOM, else None.
+
+    ABC text is mostly ASCII, which UTF-16 writes as a NUL byte beside each character: NULs at many
+    odd positions and few even ones (little-endian), or the other way round (big-endian). UTF-8 and
+    the 8-bit encodings have no NULs in text, and a binary file has them at both.
+    """
+    pairs = len(data) // 2
+    if pairs < 2:
+        return None
+    even, odd = data[0 : 2 * pairs : 2].count(0), data[1 : 2 * pairs : 2].count(0)
+    if odd >= pairs * 0.4 and even <= odd * 0.1:
+        return "utf-16-le"
+    if even >= pairs * 0.4 and odd <= even * 0.1:
+        return "utf-16-be"
+    return None
+
+
 def decode_bytes(data: bytes) -> str:
     """Text of a file in any of the encodings ABC files come in: UTF-8 (with or without BOM),
-    UTF-16 with BOM, Windows-1252, else Latin-1 (which never fails)."""
+    UTF-16 with BOM or without (utf16_without_bom), Windows-1252, else Latin-1 (which never fails)."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
             pass
+    encoding = utf16_without_bom(data)
+    if encoding:
+        if len(data) % 2 and data[-1:] in (b"\n", b"\r", b" ", b"\0"):
+            data = data[:-1]  # a stray last byte: an editor's newline, not half a character
+        # A bad pair (a lone surrogate, an odd last byte) becomes U+FFFD: its tune counts as unreadable.
+        return data.decode(encoding, errors="replace")
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     for encoding in ("utf-8", "cp1252"):

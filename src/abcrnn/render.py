@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import re
 import shutil
 import signal
@@ -25,17 +24,19 @@ from pathlib import Path
 import mido
 from tqdm import tqdm
 
-from .abc import split_tagged
+from .abc import renderable
 from .errors import AbcrnnError
-from .fileio import claim_folder, write_text, write_tsv
-from .sample import number_width
+from .fileio import claim_folder, write_tsv
 
 PROGRAMS = {  # program: (environment variable, default, Debian packages)
     "abc2midi": ("ABCRNN_ABC2MIDI", "abc2midi", "abcmidi"),
     "abcm2ps": ("ABCRNN_ABCM2PS", "abcm2ps", "abcm2ps"),
-    "fluidsynth": ("ABCRNN_FLUIDSYNTH", "fluidsynth", "fluidsynth fluid-soundfont-gm"),
+    "fluidsynth": ("ABCRNN_FLUIDSYNTH", "fluidsynth", "fluidsynth timgm6mb-soundfont"),
 }
-SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+# General MIDI soundfonts, in the order they are looked for: Debian's timgm6mb-soundfont (5 MB) first,
+# then fluid-soundfont-gm (120 MB), then whichever the system's default-GM link names.
+SOUNDFONTS = ("/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+              "/usr/share/sounds/sf2/default-GM.sf2")
 SAMPLE_RATE = 22050
 RENDER_COLUMNS = ["file", "midi_ok", "notes", "errors", "warnings", "score_ok", "audio_ok", "timed_out", "message"]
 MESSAGE_CHARS = 300
@@ -58,11 +59,17 @@ def program(name: str) -> str:
 
 
 def soundfont() -> str:
-    path = os.environ.get("ABCRNN_SOUNDFONT") or SOUNDFONT
-    if not Path(path).is_file():
-        raise AbcrnnError(f"{path}: General MIDI soundfont not found; install it with"
-                          " `apt-get install fluid-soundfont-gm` (or set ABCRNN_SOUNDFONT)")
-    return path
+    """ABCRNN_SOUNDFONT, else the first of SOUNDFONTS that exists."""
+    chosen = os.environ.get("ABCRNN_SOUNDFONT")
+    if chosen:
+        if not Path(chosen).is_file():
+            raise AbcrnnError(f"{chosen}: soundfont not found (ABCRNN_SOUNDFONT)")
+        return chosen
+    found = next((path for path in SOUNDFONTS if Path(path).is_file()), None)
+    if found is None:
+        raise AbcrnnError(f"no General MIDI soundfont in {', '.join(SOUNDFONTS)}; install one with"
+                          " `apt-get install timgm6mb-soundfont` (or set ABCRNN_SOUNDFONT)")
+    return found
 
 
 @dataclass
@@ -153,7 +160,12 @@ class Settings:
 
 
 def render_midi(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
-    """abc2midi → out_dir/{n}.mid; midi_ok when it finished, reported no errors and wrote a readable MIDI."""
+    """abc2midi → out_dir/{n}.mid; midi_ok when it finished, reported no errors and wrote a readable MIDI.
+
+    abc2midi exits 0 when it rendered, errors or not, and 1 when it gave up half way (say "eputc:
+    aborting because of file runaway (infinite loop)" when a tune's repeats make the MIDI file grow
+    past its limit): its half-written MIDI file is no rendering, and is not kept.
+    """
     target = out_dir / f"{abc.stem}.mid"
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
         out = Path(tmp).resolve() / target.name
@@ -161,20 +173,26 @@ def render_midi(abc: Path, out_dir: Path, timeout: float, result: Rendered, prob
         errors, warnings = abc2midi_messages(run.output)
         result.errors, result.warnings = len(errors), len(warnings)
         result.timed_out |= run.timed_out
-        if run.failure:
-            problems.append(run.failure)
+        failure = run.failure
+        if not failure and run.returncode:
+            lines = [x.strip() for x in run.output.splitlines()
+                     if x.strip() and not re.match(r"\s*(Warning\b|writing MIDI file)", x)]
+            why = next((x for x in lines if re.search(r"\babort|\bfail", x, re.I)), lines[-1] if lines else "")
+            failure = f"abc2midi aborted (exit status {run.returncode}){': ' + why if why else ''}"
+        if failure:
+            problems.append(failure)
         problems.extend(f"abc2midi: {e}" for e in errors[:2])
         if len(errors) > 2:
             problems.append(f"abc2midi: {len(errors) - 2} more error(s)")
         notes = None
-        if out.exists() and not run.failure:
+        if out.exists() and not failure:
             try:
                 notes = count_notes(out)
             except Exception as exc:  # mido rejects a malformed file with various exception types
                 problems.append(f"abc2midi wrote an unreadable MIDI file ({exc})")
             else:
                 os.replace(out, target)
-        elif not run.failure and not errors:
+        elif not failure and not errors:
             problems.append("abc2midi wrote no MIDI file")
     result.notes = notes if notes is not None else 0
     result.midi_ok = notes is not None and not errors
@@ -202,8 +220,6 @@ def render_score(abc: Path, out_dir: Path, timeout: float, result: Rendered, pro
 
 def _abcm2ps(abc: Path, out_dir: Path, mode: str, timeout: float) -> tuple[Run, list[Path]]:
     """Run abcm2ps in a scratch directory and move the SVG pages it wrote into out_dir."""
-    for old in out_dir.glob(f"{abc.stem}-p*.svg"):
-        old.unlink()
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
         run = run_program([program("abcm2ps"), mode, abc.name, "-O", str(Path(tmp).resolve() / f"{abc.stem}.svg")],
                           timeout, cwd=abc.parent)
@@ -211,6 +227,9 @@ def _abcm2ps(abc: Path, out_dir: Path, mode: str, timeout: float) -> tuple[Run, 
         if run.failure:
             return run, []
         targets = [out_dir / f"{abc.stem}.svg"] + [out_dir / f"{abc.stem}-p{i}.svg" for i in range(2, len(pages) + 1)]
+        for target in targets[1: len(pages)]:
+            if target.exists():  # an earlier rendering's pages were removed: this one is not abcrnn's
+                raise AbcrnnError(f"{target}: exists and was not written by abcrnn render; choose a new --out-dir")
         for page, target in zip(pages, targets):
             os.replace(page, target)
     return run, targets[: len(pages)]
@@ -245,16 +264,25 @@ def _first_problem(output: str, default: str = "no message") -> str:
 def render_tune(abc: Path, settings: Settings, out_dir: Path | None = None) -> Rendered:
     """Render one .abc file into out_dir (default: beside it); an earlier rendering's outputs go first."""
     out_dir = abc.parent if out_dir is None else out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
     for suffix, wanted in ((".mid", settings.midi), (".svg", settings.score), (".wav", settings.audio)):
         if wanted:
             (out_dir / f"{abc.stem}{suffix}").unlink(missing_ok=True)
     result, problems = Rendered(abc.name), []
-    if settings.midi:
-        render_midi(abc, out_dir, settings.timeout, result, problems)
-    if settings.score:
-        render_score(abc, out_dir, settings.timeout, result, problems)
-    if settings.audio:
-        render_audio(abc, out_dir, settings.timeout, result, problems)
+    try:
+        text = abc.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise AbcrnnError(f"{abc}: cannot read ({exc.strerror})") from None
+    # The renderers see a cleaned copy, alone in a scratch folder: nothing in a tune can make them read other files.
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".tune-") as scratch:
+        safe = Path(scratch) / abc.name
+        safe.write_text(renderable(text), encoding="utf-8")
+        if settings.midi:
+            render_midi(safe, out_dir, settings.timeout, result, problems)
+        if settings.score:
+            render_score(safe, out_dir, settings.timeout, result, problems)
+        if settings.audio:
+            render_audio(safe, out_dir, settings.timeout, result, problems)
     result.message = _one_line("; ".join(problems))
     return result
 
@@ -285,61 +313,39 @@ def check_programs(settings: Settings) -> None:
         soundfont()
 
 
-def render_files(files: list[Path], settings: Settings, out_dir: Path | None = None, threads: int = 1,
+LEDGER = "files.tsv"  # what `abcrnn render` wrote into its output folder, so reruns replace only that
+
+
+def render_files(files: list[Path], settings: Settings, out_dir: Path, threads: int = 1,
                  progress: bool = False) -> list[Rendered]:
-    """Render .abc files into out_dir (default: beside each), `threads` tunes at a time; results in order."""
+    """Render .abc files into out_dir, `threads` tunes at a time; results in the order of files.
+
+    out_dir may hold earlier renderings (listed in its files.tsv), which are replaced; a file of the
+    same name that abcrnn did not write stops the run instead of being overwritten.
+    """
     if settings.audio and not settings.midi:
         raise AbcrnnError("--audio needs --midi (audio is rendered from the MIDI file)")
     for f in files:
         if not f.is_file():
             raise AbcrnnError(f"{f}: no such tune file")
+    stems = [f.stem for f in files]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice:
+        raise AbcrnnError(f"{twice[0]}.abc: given twice (tunes rendered into one folder need different names)")
     check_programs(settings)
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    suffixes = [suffix for suffix, wanted in ((".mid", settings.midi), (".svg", settings.score),
+                                              (".wav", settings.audio)) if wanted]
+    names = [f"{stem}{suffix}" for stem in stems for suffix in suffixes]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    claim_folder(out_dir, [*names, LEDGER], LEDGER, "abcrnn render")
+    write_tsv(out_dir / LEDGER, [{"file": n} for n in names], ["file"])  # first: a killed run still owns them
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         jobs = pool.map(lambda f: render_tune(f, settings, out_dir), files)
-        return list(tqdm(jobs, total=len(files), desc="rendering", unit="tune",
-                         disable=None if progress else True, file=sys.stderr))
-
-
-def write_baseline(tagged: str | Path, tunes_tsv: str | Path, count: int, seed: int) -> list[Path]:
-    """Write `count` tunes of a <start>/<end> file (a seeded choice, in file order) as {n}.abc beside
-    tunes_tsv, which lists them with their position in the file."""
-    try:
-        tunes = split_tagged(Path(tagged).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise AbcrnnError(f"{tagged}: cannot read ({exc.strerror})") from None
-    if count < 1:
-        raise AbcrnnError(f"--count: must be at least 1, got {count}")
-    if len(tunes) < count:
-        raise AbcrnnError(f"{tagged}: has {len(tunes)} tunes, fewer than the {count} asked for "
-                          "(lower --count, config key sample.baseline_tunes)")
-    chosen = sorted(random.Random(seed).sample(range(len(tunes)), count))
-    directory = Path(tunes_tsv).parent
-    width = number_width(len(chosen))
-    names = [f"{n:0{width}d}.abc" for n in range(1, len(chosen) + 1)]
-    claim_folder(directory, [*names, Path(tunes_tsv).name], Path(tunes_tsv).name, "abcrnn baseline")
-    rows, files = [], []
-    for n, index in enumerate(chosen, 1):
-        files.append(directory / f"{n:0{width}d}.abc")
-        write_text(files[-1], tunes[index].strip("\n") + "\n")
-        rows.append({"n": n, "file": files[-1].name, "index": index + 1})
-    write_tsv(tunes_tsv, rows, ["n", "file", "index"])
-    return files
-
-
-def main_baseline(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="abcrnn baseline",
-                                description="Write a seeded choice of real test-set tunes as {n}.abc, to be rendered "
-                                            "and measured like generated ones.")
-    p.add_argument("--test", metavar="PATH", required=True, help="a <start>/<end> file, e.g. results/data/test.txt")
-    p.add_argument("--count", metavar="N", type=int, default=100, help="tunes to choose")
-    p.add_argument("--seed", metavar="N", type=int, default=0, help="seed of the choice")
-    p.add_argument("--out", metavar="TSV", required=True, help="tunes.tsv to write; the tunes go beside it")
-    args = p.parse_args(argv)
-    files = write_baseline(args.test, args.out, args.count, args.seed)
-    print(f"abcrnn baseline: {len(files)} tunes of {args.test} -> {Path(args.out).parent}", file=sys.stderr)
-    return 0
+        results = list(tqdm(jobs, total=len(files), desc="rendering", unit="tune",
+                            disable=None if progress else True, file=sys.stderr))
+    pages = sorted(p.name for stem in stems for p in out_dir.glob(f"{stem}-p*.svg"))
+    write_tsv(out_dir / LEDGER, [{"file": n} for n in [*names, *pages]], ["file"])
+    return results
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -348,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     tunes = p.add_mutually_exclusive_group(required=True)
     tunes.add_argument("--tunes", metavar="ABC", nargs="+", help=".abc files to render")
     tunes.add_argument("--dir", metavar="DIR", help="render every *.abc in this directory")
-    p.add_argument("--out-dir", metavar="DIR", help="where the renderings go (default: beside each tune)")
+    p.add_argument("--out-dir", metavar="DIR", help="where the renderings go (default: a folder `rendered` beside "
+                                                    "the first tune)")
     p.add_argument("--out", metavar="TSV", required=True, help="per-tune table to write (e.g. render.tsv)")
     p.add_argument("--midi", action=argparse.BooleanOptionalAction, default=True, help="MIDI with abc2midi")
     p.add_argument("--score", action=argparse.BooleanOptionalAction, default=True, help="SVG score with abcm2ps")
@@ -370,7 +377,9 @@ def main_render(argv: list[str] | None = None) -> int:
         files = tune_files(Path(args.dir))
     else:
         files = [Path(f) for f in args.tunes]
-    out_dir = Path(args.out_dir) if args.out_dir else None
+    if not files:
+        raise AbcrnnError(f"{args.dir}: no .abc tunes in it")
+    out_dir = Path(args.out_dir) if args.out_dir else files[0].parent / "rendered"
     results = render_files(files, settings, out_dir, args.threads, progress=True)
     write_tsv(args.out, [asdict(r) for r in results], RENDER_COLUMNS)
     valid = sum(r.midi_ok is True for r in results)

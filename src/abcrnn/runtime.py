@@ -55,4 +55,4 @@ def machine_info() -> dict[str, str | int]:
         pass
     return {"cpu": cpu or platform.processor() or platform.machine(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "threads": torch.get_num_threads(), "torch_version": torch.__version__}
+            "threads": torch.get_num_threads(), "torch_version": str(torch.__version__)}

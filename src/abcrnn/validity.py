@@ -160,7 +160,7 @@ def default_run(args) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="abcrnn validity",
                                 description="Validity table and plot of generated tunes per run and temperature.")
-    p.add_argument("--samples", nargs="+", required=True, metavar="[RUN:]LABEL=DIR",
+    p.add_argument("--samples", nargs="+", action="extend", required=True, metavar="[RUN:]LABEL=DIR",
                    help="sample sets (a folder with samples.tsv and render.tsv, or its render.tsv), labelled by "
                         "temperature and "
                         "optionally by run (else --run / --best-run); one table row each, in this order")

@@ -43,6 +43,8 @@ BASELINE = "results/baseline"
 TABLES = "results/tables"
 PLOTS = "results/plots"
 LOGS = "results/logs"
+GALLERY = "results/gallery"
+QUALITY_PLOTS = ["distributions", "form", "novelty", "diversity"]
 BENCH = "results/benchmarks"
 SPLITS = ["train", "val", "test"]
 TEMPERATURES = [temperature_label(t) for t in config["sample"]["temperatures"]]
@@ -79,21 +81,19 @@ check_sources()
 
 
 def corpus_files():
-    """The local files behind the corpus sources, so that editing one reruns the corpus stage."""
+    """The local files behind the corpus sources, so that editing one reruns the corpus stage: the
+    files the stage reads (abcrnn.sources.local_files: links to folders are not followed, so a link
+    to its own folder cannot make this endless; a missing file is left for Snakemake to report as a
+    missing input). A named pipe or other special file stops the run with one line: reading it
+    would wait for ever."""
+    from abcrnn.sources import local_files
+
     files = []
     for source in config["corpus"]["sources"]:
-        if source.startswith("music21:"):
-            continue  # ships inside the installed music21 package
-        if os.path.isdir(source):
-            files += sorted(
-                glob.glob(os.path.join(source, "**", "*.abc"), recursive=True)
-            )
-        elif glob.has_magic(source):
-            files += sorted(glob.glob(source, recursive=True))
-        else:
-            files.append(
-                source
-            )  # a missing file is reported by Snakemake as a missing input
+        try:
+            files += local_files(source)
+        except AbcrnnError as exc:
+            sys.exit(f"abcrnn: config key corpus.sources: {exc}")
     return files
 
 
@@ -154,6 +154,15 @@ def validity_specs():
     return cli_flags({"samples": specs})
 
 
+def sample_specs(table):
+    """`[RUN:]LABEL=FOLDER/table` for each sample set, as `abcrnn quality` and `abcrnn gallery` take them."""
+    specs = [
+        f"{run}:{t}={folder}/{table}" if run else f"{t}={folder}/{table}"
+        for run, t, folder in sample_sets()
+    ]
+    return cli_flags({"samples": specs})
+
+
 def tunes_of(wildcards):
     """The numbered .abc files of a sample set or of the baseline."""
     if wildcards.set == BASELINE:
@@ -188,6 +197,9 @@ def all_outputs():
         f"{TABLES}/best_run.tsv",
         f"{TABLES}/sample_validity.tsv",
         f"{TABLES}/neurons.tsv",
+        f"{TABLES}/quality.tsv",
+        *(f"{PLOTS}/quality_{family}.png" for family in QUALITY_PLOTS),
+        GALLERY,
         *grid_plots().values(),
         *activation_plots().values(),
     ]
