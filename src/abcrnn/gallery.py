@@ -32,7 +32,7 @@ from .errors import AbcrnnError
 from .fileio import read_tsv, write_text
 from .gallery_html import VALID, compare_page, index_page, set_page
 from .render import Settings, program, render_files, run_program, soundfont
-from .validity import _sample_set, default_run, sample_folder
+from .validity import parse_sample_set, default_run, sample_folder
 
 MARKER = ".abcrnn-gallery"  # a gallery folder holds it; any other existing folder is not replaced
 AUDIO_RATE = 22050
@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main_gallery(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    specs = [_sample_set(s) for s in args.samples]
+    specs = [parse_sample_set(s) for s in args.samples]
     run = default_run(args) if any(r is None for r, _, _ in specs) else args.run
     specs = [(run if r is None else r, label, sample_folder(str(d))) for r, label, d in specs]
     index = build(specs, args.test, Path(args.out_dir), args.validity, args.quality, args.summary, args.audio,

@@ -35,7 +35,7 @@ from .errors import AbcrnnError
 from .fileio import read_tsv, write_tsv
 from .melody import Melody, bars_per_part, four_bar_parts, played_parts, read_melody, two_part_form
 from .similarity import MelodyIndex, mean_within, ngrams
-from .validity import BASELINE, _sample_set, default_run, sample_folder
+from .validity import BASELINE, parse_sample_set, default_run, sample_folder
 
 SHUFFLED = "shuffled"
 OVERLAP_COLUMNS = [f"overlap_{f}" for f in FAMILIES]
@@ -239,7 +239,7 @@ def main_quality(argv: list[str] | None = None) -> int:
         raise AbcrnnError(f"--copied: must be in (0, 1], got {args.copied}")
     if args.draws < 1:
         raise AbcrnnError(f"--draws: must be at least 1, got {args.draws}")
-    specs = [_sample_set(s) for s in args.samples]
+    specs = [parse_sample_set(s) for s in args.samples]
     run = default_run(args) if any(r is None for r, _, _ in specs) else args.run
     sets = [read_sample_set(sample_folder(str(d)), label, run if r is None else r) for r, label, d in specs]
     train, test = read_split(args.train, "train"), read_split(args.test, "test")

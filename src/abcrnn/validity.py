@@ -133,7 +133,7 @@ def _mean(column: pd.Series) -> float:
     return float(values.mean()) if len(values) else math.nan
 
 
-def _sample_set(spec: str) -> tuple[str | None, str, Path]:
+def parse_sample_set(spec: str) -> tuple[str | None, str, Path]:
     """'RUN:LABEL=DIR' or 'LABEL=DIR' → (run or None, label, directory)."""
     head, sep, directory = spec.partition("=")
     run, colon, label = head.rpartition(":")
@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main_validity(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    specs = [_sample_set(s) for s in args.samples]
+    specs = [parse_sample_set(s) for s in args.samples]
     run = default_run(args) if any(r is None for r, _, _ in specs) else args.run
     groups = [SampleSet(run if r is None else r, label, str(directory)) for r, label, directory in specs]
     if BASELINE in [g.label for g in groups]:
