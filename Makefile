@@ -18,8 +18,8 @@ test: setup lint  ## workflow lint, then the test suite
 	$(BIN)/pytest -q
 
 bench: setup  ## training/evaluation/sampling speed, side by side (results/tables/benchmark.tsv)
-	$(BIN)/snakemake --cores $(CORES) results/data/train.pt results/data/val.pt results/data/vocab.json
-	$(BIN)/abcrnn bench --data-dir results/data --out results/tables/benchmark.tsv
+	$(BIN)/snakemake --cores $(CORES) results/data/char/train.pt results/data/char/val.pt results/data/char/vocab.json
+	$(BIN)/abcrnn bench --data-dir results/data/char --out results/tables/benchmark.tsv
 
 dry-run: setup  ## what `make run` would do now
 	$(BIN)/snakemake -n --quiet rules

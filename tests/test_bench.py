@@ -55,8 +55,13 @@ def test_bench_writes_every_metric(tmp_path, capsys, make_tiny_data):
     assert not any("denormal" in name for name in rows)  # the denormal study is done (README, Speed)
     printed = capsys.readouterr().out
     assert "speedup_batched_vs_paper" in printed
-    peak_lines = [line for line in printed.splitlines() if line.startswith("fraction_of_peak")]
+    peak_lines = [line for line in printed.splitlines() if line.startswith("fraction_of_peak") and "_batch" not in line]
     assert len(peak_lines) == 2 and all("one-hot" in line for line in peak_lines)  # says what each one counts
+    for kind in ("lstm", "rnn", "gru", "transformer"):  # every model kind, at batch 1 and batched
+        for mode in ("batch1", "batched"):
+            assert value[f"train_chars_per_s_{kind}_{mode}"] > 0
+            assert 0 < value[f"fraction_of_peak_{kind}_{mode}"] < 1
+    assert value["speed_rnn_vs_lstm_batched"] > 0 and value["speed_gru_vs_lstm_batch1"] > 0
     assert flushing_on()  # the other stages rely on it
 
 

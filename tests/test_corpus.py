@@ -65,7 +65,7 @@ def test_mixed_sources_give_corpus_tune_table_and_report(capsys, tmp_path, abc_d
     assert [r["source"] for r in report] == list(expected)
     columns = ["read", "kept", "dropped_no_music", "dropped_fragment", "dropped_unreadable",
                "dropped_tag_in_text", "dropped_duplicate", "dropped_near_duplicate"]
-    assert list(report[0]) == ["source", *columns]
+    assert list(report[0]) == ["source", *columns, "removed_field_lines"]
     for row in report:
         c = counts(row)
         assert tuple(c[k] for k in columns) == expected[row["source"]]
@@ -389,3 +389,39 @@ def test_workflow_sees_a_looped_folder_once_and_refuses_a_pipe(tmp_path, looped_
     assert out.returncode != 0
     lines = [line for line in (out.stderr + out.stdout).splitlines() if line.startswith("abcrnn:")]
     assert lines == [f"abcrnn: config key corpus.sources: {pipe}: not a regular file (a named pipe)"]
+
+
+METADATA_TUNE = """X:7
+T:The Kesh
+Z:Jane Doe <jane@example.org>
+N:Played slowly
++: and with swing
+B:O'Neill's 1850
+R:jig
+M:6/8
+L:1/8
+K:G
+|:GAG GAB|ABA ABd:|
+W:words after the tune
+"""
+
+
+def test_header_fields_keep_only_the_listed_fields_and_the_tables_say_what_went(capsys, tmp_path):
+    src = tmp_path / "meta.abc"
+    src.write_text(METADATA_TUNE, encoding="utf-8")
+    code, err, tunes, rows, report = corpus(capsys, tmp_path, "--source", str(src), "--header-fields", "X,T,M,L,K,R")
+    assert code == 0, err
+    assert tunes[0] == "X:7\nT:The Kesh\nR:jig\nM:6/8\nL:1/8\nK:G\n|:GAG GAB|ABA ABd:|"
+    assert rows[0]["removed"] == "B:1 N:1 W:1 Z:1"  # the N: line's +: continuation went with it
+    assert report[-1]["removed_field_lines"] == "4"
+    assert "removed 4 field lines" in err
+    code, _, tunes, rows, report = corpus(capsys, tmp_path, "--source", str(src))  # all: the paper's text
+    assert "Z:Jane Doe" in tunes[0] and "W:words" in tunes[0]  # the reader tidies `+: ` to `+:`
+    assert rows[0]["removed"] == "" and report[-1]["removed_field_lines"] == "0"
+
+
+@pytest.mark.parametrize("value, message", [("X,T,M,K", "must keep X, T, M, L, K (missing L)"),
+                                            ("X,T,M,L,K,Rhythm", "must be `all` or a list of field letters")])
+def test_bad_header_fields_name_the_key(capsys, tmp_path, value, message):
+    code, err, *_ = corpus(capsys, tmp_path, "--source", str(DUPLICATES), "--header-fields", value)
+    assert code == 1 and "corpus.header_fields" in err and message in err and len(err.strip().splitlines()) == 1

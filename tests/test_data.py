@@ -105,3 +105,33 @@ def test_header_stats_most_common_first():
     keys = [(r["name"], r["value"]) for r in rows if r["category"] == "key"]
     assert keys[0] == ("G", 4)
     assert ("reel", 1) in [(r["name"], r["value"]) for r in rows if r["category"] == "rhythm"]
+
+
+def test_token_vocabulary_cli_encodes_fewer_symbols_and_decodes_back(tmp_path, capsys):
+    tunes = make_tunes(60)
+    (tmp_path / "corpus.txt").write_text(join_tagged(tunes))
+    data = tmp_path / "data"
+    assert main(["split", "--corpus", str(tmp_path / "corpus.txt"), "--out-dir", str(data)]) == 0
+    out = {}
+    for unit in ("char", "token"):
+        folder = data / unit
+        assert main(["vocab", "--train", str(data / "train.txt"), "--unit", unit, "--corpus", "X,T,M,L,K",
+                     "--out", str(folder / "vocab.json")]) == 0
+        assert main(["encode", "--vocab", str(folder / "vocab.json"), "--data-dir", str(data), "--out-dir",
+                     str(folder), "--stats", str(folder / "stats.tsv")]) == 0
+        vocab = Vocab.load(folder / "vocab.json")
+        assert (vocab.unit, vocab.corpus) == (unit, "X,T,M,L,K")
+        ids = torch.load(folder / "test.pt", weights_only=True)
+        assert vocab.decode(ids.tolist()) == (data / "test.txt").read_text()  # the same text, whatever the unit
+        assert vocab.chars_of(ids.tolist()) == len((data / "test.txt").read_text())
+        out[unit] = ids.numel()
+    assert out["token"] < out["char"]
+
+
+def test_a_vocabulary_refuses_text_of_another_corpus_variant(tmp_path, capsys):
+    (tmp_path / "train.txt").write_text(join_tagged(["X:1\nT:A\nZ:someone\nM:4/4\nL:1/8\nK:D\nABcd|"]))
+    assert main(["vocab", "--train", str(tmp_path / "train.txt"), "--unit", "token", "--corpus", "X,T,M,L,K",
+                 "--out", str(tmp_path / "vocab.json")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("abcrnn vocab: error: corpus.header_fields:") and "has Z: lines" in err
+    assert len(err.splitlines()) == 1

@@ -88,7 +88,7 @@ def test_tiny_model_learns_a_tiny_corpus_well_below_unigram_entropy():
     assert final < 0.25 * unigram
 
 
-@pytest.mark.parametrize("kwargs, word", [({"model": "transformer"}, "model"), ({"input": "bytes"}, "input"),
+@pytest.mark.parametrize("kwargs, word", [({"model": "mamba"}, "model"), ({"input": "bytes"}, "input"),
                                           ({"init": "zeros"}, "init"), ({"dropout": 1.5}, "dropout")])
 def test_bad_model_options_name_the_option(kwargs, word):
     with pytest.raises(AbcrnnError, match=word):

@@ -25,13 +25,18 @@ def schema(root):
 def test_schema_defaults_equal_the_dataclass_defaults(schema):
     train = schema["properties"]["train"]["properties"]
     grid = schema["properties"]["grid"]["properties"]
+    vocab = schema["properties"]["vocab"]["properties"]
     for f in dataclasses.fields(RunSettings):
         if f.metadata["scope"] == "train":
             assert train[f.name]["default"] == f.default, f.name
+        elif f.metadata["scope"] == "vocab":  # one value (or a list crossed with the grid)
+            assert vocab[f.name]["default"] == f.default, f.name
+            assert set(vocab[f.name]["oneOf"][0]["enum"]) == set(f.metadata["choices"]), f.name
         else:  # a grid key lists values; its first default value is the dataclass default
             assert grid[f.name]["default"][0] == f.default, f.name
     assert set(train) - RESOURCE_KEYS == set(RunSettings.keys("train"))
     assert set(grid) == set(RunSettings.keys("grid"))
+    assert set(RunSettings.keys("vocab")) <= set(vocab)
 
 
 def test_schema_choices_equal_the_dataclass_choices(schema):
@@ -41,8 +46,7 @@ def test_schema_choices_equal_the_dataclass_choices(schema):
             assert set(train[f.name]["enum"]) == set(f.metadata["choices"]), f.name
     models = set(RunSettings.__dataclass_fields__["model"].metadata["choices"])
     assert set(schema["$defs"]["models"]["items"]["enum"]) == models
-    per_model = schema["properties"]["grid"]["properties"]["lr"]["oneOf"][1]
-    assert set(per_model["propertyNames"]["enum"]) == models
+    assert set(schema["$defs"]["per_model"]["propertyNames"]["enum"]) == models
 
 
 def test_cli_defaults_are_the_dataclass_defaults():
@@ -62,6 +66,9 @@ def test_every_setting_reaches_the_checkpoint_and_test_loss_table(trained_run):
     row = read_tsv(out)[0]
     for key in RunSettings.column_keys():
         value = getattr(stored, key)
+        if not stored.applies(key):  # a Transformer's heads mean nothing to an LSTM: left blank
+            assert row[key] == "", key
+            continue
         assert (row[key] if isinstance(value, str) else float(row[key])) == value, key
 
 
@@ -104,3 +111,46 @@ def test_stored_settings_with_unknown_keys_are_refused():
         RunSettings.from_dict({"hidden": 8, "colour": "red"})
     with pytest.raises(AbcrnnError, match="hidden must be of type int"):
         RunSettings.from_dict({"hidden": "8"})
+
+
+def test_transformer_settings_are_checked_naming_the_key():
+    with pytest.raises(AbcrnnError, match=r"--context: .*context \(128\) must be at least the chunk .* \(200\)"):
+        RunSettings(model="transformer", hidden=64, context=128, chunk=200)
+    with pytest.raises(AbcrnnError, match=r"--heads: .*hidden 150.*heads \(4\)"):
+        RunSettings(model="transformer", hidden=150, heads=4)
+    grid = {"model": ["transformer"], "hidden": [64], "layers": [2], "chunk": [300], "lr": [0.001],
+            "dropout": [0.0], "batch_size": [8]}
+    with pytest.raises(AbcrnnError, match=r"^config key grid: --context"):
+        expand_grid(grid)
+    assert RunSettings(model="transformer").input == "embedding"  # its embedding is tied to the output layer
+
+
+def test_run_names_show_only_the_settings_a_run_uses():
+    assert RunSettings().run_name() == "lstm-h150-l1-c200-lr0.01-b32-d0"  # as before tokens and Transformers
+    assert RunSettings(unit="token").run_name() == "lstm-h150-l1-c200-lr0.01-b32-d0-token"
+    t = RunSettings(model="transformer", hidden=128, layers=4, lr=0.001, heads=4, context=256, unit="token")
+    assert t.run_name() == "transformer-h128-l4-c200-lr0.001-b32-d0-heads4-ctx256-token"
+    # an LSTM asked for heads keeps the default: the setting means nothing to it
+    assert RunSettings(model="lstm", heads=8).heads == RunSettings().heads
+
+
+def test_the_grid_crosses_units_and_gives_transformer_settings_to_transformers_only():
+    grid = {"model": ["lstm", "transformer"], "hidden": [64], "layers": [1], "chunk": [100], "lr": [0.001],
+            "dropout": [0.0], "batch_size": [8], "heads": [2, 4], "context": [128, 256]}
+    runs = expand_grid(grid, {}, {"unit": ["char", "token"]})
+    lstm = [n for n in runs if n.startswith("lstm")]
+    assert sorted(lstm) == ["lstm-h64-l1-c100-lr0.001-b8-d0", "lstm-h64-l1-c100-lr0.001-b8-d0-token"]
+    transformers = [s for s in runs.values() if s.model == "transformer"]
+    assert len(transformers) == 2 * 2 * 2  # heads x context x unit
+    assert {(s.heads, s.context, s.unit) for s in transformers} == {
+        (h, c, u) for h in (2, 4) for c in (128, 256) for u in ("char", "token")}
+
+
+def test_grid_values_per_model_are_not_crossed_with_other_models():
+    grid = {"model": ["lstm", "transformer"], "hidden": {"lstm": [150], "transformer": [128, 192]},
+            "layers": {"lstm": [1], "transformer": [4]}, "chunk": [200], "lr": {"lstm": [0.01], "transformer": [0.002]},
+            "dropout": [0.0], "batch_size": [32], "heads": [4], "context": [256]}
+    runs = expand_grid(grid, {}, {"unit": {"lstm": ["char"], "transformer": ["token"]}})
+    assert sorted(runs) == ["lstm-h150-l1-c200-lr0.01-b32-d0",
+                            "transformer-h128-l4-c200-lr0.002-b32-d0-heads4-ctx256-token",
+                            "transformer-h192-l4-c200-lr0.002-b32-d0-heads4-ctx256-token"]

@@ -196,13 +196,13 @@ def test_generic_cluster_profile_dry_run(tmp_path):
 
 def test_generic_cluster_profile_runs_jobs_on_slurm(full_runs, tmp_path):
     tiny_config(tmp_path)
-    rc, out, _ = run(tmp_path, *GENERIC, "--seconds-between-status-checks", "1", "results/data/vocab.json",
+    rc, out, _ = run(tmp_path, *GENERIC, "--seconds-between-status-checks", "1", "results/data/char/vocab.json",
                      timeout=300)
     assert rc == 0, out
     jobs = jobs_in(tmp_path)
     assert sorted(j["name"] for j in jobs) == ["abcrnn-corpus", "abcrnn-split", "abcrnn-vocab"]
     assert all(j["state"] == "COMPLETED" and j["mem"] == "2000M" and j["time_limit"] == "30:00" for j in jobs), jobs
-    assert (tmp_path / "results" / "data" / "vocab.json").stat().st_size > 0
+    assert (tmp_path / "results" / "data" / "char" / "vocab.json").stat().st_size > 0
 
 
 def test_tiny_pipeline_on_slurm_gives_the_local_tables(full_runs):

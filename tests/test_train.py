@@ -156,6 +156,22 @@ def test_early_stopping_keeps_the_best_epoch(data, train_argv, tmp_path, monkeyp
     assert load_checkpoint(out / "best.pt")[2]["epoch"] == 2
 
 
+def test_a_time_limit_stops_after_the_epoch_that_passes_it(data, train_argv, tmp_path, monkeypatch):
+    clock = iter(range(0, 10_000, 50))  # every epoch takes 50 s of training
+    monkeypatch.setattr("abcrnn.train.time.perf_counter", lambda: next(clock))
+    messages = []
+    result = train(build_parser().parse_args(train_argv(data, tmp_path / "limited", "--epochs", "20", "--patience",
+                                                        "0", "--time-limit-min", "2")), log=messages.append)
+    assert result["epochs_trained"] == 3  # 100 s < 120 s after two epochs, 150 s after three
+    assert any("time limit of 2" in m for m in messages)
+
+
+def test_a_token_run_needs_a_token_vocabulary(data, train_argv, tmp_path, capsys):
+    assert main(["train", *train_argv(data, tmp_path / "tok"), "--unit", "token"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("abcrnn train: error: --unit: the run is set for token symbols") and "char vocabulary" in err
+
+
 def test_diverging_loss_stops_with_one_line_error(data, train_argv, tmp_path, capsys):
     argv = train_argv(data, tmp_path / "nan-run", "--optimizer", "sgd", "--lr", "1e38", "--clip", "0")
     assert main(["train", *argv]) == 1

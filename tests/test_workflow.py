@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-DATA_TARGETS = ("results/data/train.pt", "results/data/val.pt", "results/data/test.pt", "results/tables/corpus_stats.tsv")
+DATA_TARGETS = ("results/data/char/train.pt", "results/data/char/val.pt", "results/data/char/test.pt",
+                "results/tables/corpus_stats_char.tsv")
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +44,9 @@ def test_data_stages_write_corpus_splits_vocab_and_tables(data_run):
         groups.setdefault(t["group"], set()).add(split[t["id"]]["split"])
     assert any(sum(1 for t in tunes if t["group"] == g) > 1 for g in groups)
     assert all(len(s) == 1 for s in groups.values())
-    for name in ("vocab.json", "train.txt", "val.txt", "test.txt"):
+    for name in ("char/vocab.json", "train.txt", "val.txt", "test.txt"):
         assert (data_run / "results/data" / name).stat().st_size > 0
-    for name in ("corpus", "split", "vocab", "encode"):
+    for name in ("corpus", "split", "vocab/char", "encode/char"):
         assert (data_run / f"results/logs/{name}.log").exists()
         assert (data_run / f"results/benchmarks/{name}.tsv").exists()
 
@@ -199,3 +200,42 @@ def test_quality_table_plots_and_gallery(full_run):
     pages = sorted(p.name for p in gallery.glob("*.html"))
     assert pages[:2] == ["compare.html", "index.html"] and len(pages) == 4  # and a page per temperature
     assert "results/samples/argmax" in (gallery / "index.html").read_text(encoding="utf-8")
+
+
+def test_every_model_kind_and_vocabulary_runs_end_to_end_with_meter_aware_sampling(tmp_path, workflow):
+    if not (shutil.which("abc2midi") and shutil.which("abcm2ps")):
+        pytest.skip("abc2midi/abcm2ps not installed (make setup installs them)")
+    workflow.config(tmp_path, corpus={"header_fields": ["X", "T", "M", "L", "K", "R"]},
+                    vocab={"unit": {"gru": ["char", "token"], "transformer": ["token"]}},
+                    grid={"model": ["gru", "transformer"], "lr": {"gru": [0.01], "transformer": [0.003]},
+                          "layers": {"gru": [2], "transformer": [1]}, "dropout": {"gru": [0.1], "transformer": [0.0]},
+                          "context": [64]},
+                    sample={"runs": "all", "temperatures": [1.0], "per_temperature": 2, "constrain": ["none", "meter"]},
+                    gallery={"audio": False})
+    out = workflow.run(tmp_path)
+    assert out.returncode == 0, out.stderr[-4000:]
+    rows = {r["run"]: r for r in read_tsv(tmp_path / "results/tables/test_loss.tsv")}
+    assert sorted(rows) == ["gru-h32-l2-c50-lr0.01-b4-d0.1", "gru-h32-l2-c50-lr0.01-b4-d0.1-token",
+                            "transformer-h32-l1-c50-lr0.003-b4-d0-heads2-ctx64-token"]
+    for r in rows.values():
+        assert r["corpus"] == "X,T,M,L,K,R"
+        per_char = float(r["test_loss"]) * int(r["test_symbols"]) / int(r["test_chars"])
+        assert float(r["test_loss_char"]) == pytest.approx(per_char, rel=1e-6) and 0 < per_char < 5
+    # the same test text, whatever the unit: every character after the first symbol is scored, and the
+    # first symbol is `<` for characters, `<start>` (7 characters) for tokens
+    chars = {r["unit"]: int(r["test_chars"]) for r in rows.values()}
+    assert chars["char"] - chars["token"] == len("<start>") - 1
+    assert int(rows["gru-h32-l2-c50-lr0.01-b4-d0.1-token"]["test_symbols"]) < int(rows["gru-h32-l2-c50-lr0.01-b4-d0.1"]["test_symbols"])
+    models = read_tsv(tmp_path / "results/tables/models.tsv")
+    assert [(m["model"], m["unit"]) for m in models] == [("gru", "char"), ("gru", "token"), ("transformer", "token"),
+                                                         ("test-set", "")]
+    for m in models[:3]:  # every run was sampled both ways: no blank quality cell
+        assert all(m[f"{c}_{label}"] != "" for c in ("bars_match_meter", "distribution") for label in ("1.0", "1.0-meter"))
+    assert (tmp_path / "results/plots/models.png").stat().st_size > 20000
+    for run in rows:
+        table = read_tsv(tmp_path / f"results/samples/runs/{run}/1.0-meter/samples.tsv")
+        assert [t["constrain"] for t in table] == ["meter", "meter"]
+    labels = {r["temperature"] for r in read_tsv(tmp_path / "results/tables/sample_validity.tsv")}
+    assert {"1.0", "1.0-meter", "test-set"} <= labels
+    assert (tmp_path / "results/plots/activations_hidden.png").exists()  # from the best recurrent run
+    assert not (tmp_path / "results/plots/activations_cell.png").exists()  # no LSTM in this grid

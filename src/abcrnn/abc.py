@@ -127,6 +127,30 @@ def body(tune: str) -> str:
     return "" if k is None else "\n".join(lines[k + 1 :])
 
 
+def keep_fields(tune: str, keep: frozenset[str] | None) -> tuple[str, list[str]]:
+    """The tune with only the information field lines whose letter is in `keep` (None: all kept),
+    and the letters of the lines it dropped, in order (a field's `+:` continuations go with it).
+
+    Header and body field lines alike (`N:` notes, `Z:` transcriber, `W:`/`w:` lyrics); inline
+    fields such as `[K:G]` inside music lines are music and stay.
+    """
+    if keep is None:
+        return tune, []
+    kept, removed, dropping = [], [], False
+    for line in tune.split("\n"):
+        field = field_line(line)
+        if field is not None and field[0] == "+":
+            if not dropping:
+                kept.append(line)
+            continue
+        dropping = field is not None and field[0] not in keep
+        if dropping:
+            removed.append(field[0])
+        else:
+            kept.append(line)
+    return "\n".join(kept), removed
+
+
 # --- lines of music ----------------------------------------------------------------------------
 
 def is_music(line: str) -> bool:

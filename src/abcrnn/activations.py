@@ -17,6 +17,7 @@ import torch
 
 from .abc import START, is_key_line
 from .errors import AbcrnnError
+from .settings import RECURRENT
 from .fileio import atomic_path, write_tsv
 
 SIDE = 20  # the paper reshapes 400 characters into a 20×20 grid
@@ -137,8 +138,9 @@ def neuron_rows(path: Path, plots: dict[str, Path], a, device) -> list[dict]:
 
 def chosen_runs(runs_table: str, models_dir: str, checkpoints: list[str] | None,
                 plots: dict[str, Path]) -> dict[Path, dict[str, Path]]:
-    """{checkpoint: {state: plot}}: the hidden state of the best run by validation loss, the cell
-    state of the best LSTM run (the same run when the best is an LSTM)."""
+    """{checkpoint: {state: plot}}: the hidden state of the best recurrent run by validation loss, the
+    cell state of the best LSTM run (the same run when the best is an LSTM). Transformers have no
+    recurrent state to show."""
     from .checkpoint import run_checkpoint
     from .evaluate import best_row
     from .fileio import read_tsv
@@ -149,9 +151,10 @@ def chosen_runs(runs_table: str, models_dir: str, checkpoints: list[str] | None,
         raise AbcrnnError(f"{runs_table}: not a readable test_loss.tsv ({exc})") from None
     chosen: dict[Path, dict[str, Path]] = {}
     for state, plot in plots.items():
-        pool = [r for r in rows if state != "cell" or r.get("model") == "lstm"]
+        pool = [r for r in rows if (r.get("model") == "lstm" if state == "cell" else r.get("model") in RECURRENT)]
         if not pool:
-            raise AbcrnnError(f"{runs_table}: no LSTM run for the cell-state heatmap")
+            raise AbcrnnError(f"{runs_table}: no {'LSTM' if state == 'cell' else 'recurrent'} run for the "
+                              f"{state}-state heatmap")
         chosen.setdefault(run_checkpoint(best_row(pool)["run"], checkpoints, models_dir), {})[state] = plot
     return chosen
 

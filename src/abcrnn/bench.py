@@ -13,6 +13,9 @@ chunk 200 by default), trained through `train.Trainer`, the code `abcrnn train` 
 * the fp32 matrix product rate of the machine, with the batched training step's FLOP rate as a
   fraction of it (once counting the one-hot input product that the fused layer executes, once
   without it);
+* training characters per second and the useful fraction of that peak for each model kind (LSTM,
+  vanilla RNN, GRU, Transformer), at batch 1 and batched (bench_kinds.py), and the RNN's and GRU's
+  speed against the LSTM's;
 * time to quality (timetoquality.py): each mode trains until its validation loss plateaus, or for at
   most --cap seconds of training;
 * evaluation characters per second, and batched sampling against one tune at a time;
@@ -37,6 +40,7 @@ from pathlib import Path
 import torch
 
 from .abc import START
+from .bench_kinds import kind_rows
 from .bench_training import best_rates, bf16_available, log, mode_trainers
 from .errors import AbcrnnError
 from .fileio import write_tsv
@@ -123,7 +127,8 @@ def training_speed_rows(add, args, vocab: Vocab, train: torch.Tensor, val: torch
     return batched
 
 
-def peak_rows(add, args, vocab_size: int, batched: float) -> None:
+def peak_rows(add, args, vocab_size: int, batched: float) -> float:
+    """Rows of the LSTM's arithmetic rate against the matmul peak; returns the peak (GFLOP/s)."""
     peak = matmul_gflops(args.matmul_size)
     flops = lstm_flops_per_char(vocab_size, args.hidden)
     useful = lstm_flops_per_char(vocab_size, args.hidden, onehot_product=False)
@@ -134,6 +139,7 @@ def peak_rows(add, args, vocab_size: int, batched: float) -> None:
         "of matmul_gflops, counting the one-hot x W_ih product the fused LSTM executes")
     add("fraction_of_peak_without_onehot_product", batched * useful / 1e9 / peak, "fraction",
         "of matmul_gflops, useful work only: the one-hot product counted as a row lookup")
+    return peak
 
 
 def eval_sample_rows(add, args, trainer: Trainer, vocab: Vocab) -> None:
@@ -213,7 +219,10 @@ def run_bench(args) -> list[dict]:
     batched = training_speed_rows(add, args, vocab, train, val, use_bf16)
     loads.append(load_average())
     log("arithmetic rate:")
-    peak_rows(add, args, len(vocab), batched)
+    peak = peak_rows(add, args, len(vocab), batched)
+    loads.append(load_average())
+    log("training speed per model kind (batch 1 and batched):")
+    kind_rows(add, args, vocab, train, val, peak)
 
     loads.append(load_average())
     log(f"time to quality (until the validation loss plateaus, at most {args.cap:g} s of training each):")
@@ -252,7 +261,7 @@ def summary(rows: list[dict]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="abcrnn bench", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data-dir", default="results/data", help="folder with train.pt, val.pt and vocab.json")
+    p.add_argument("--data-dir", default="results/data/char", help="folder with train.pt, val.pt and vocab.json")
     p.add_argument("--out", default="results/tables/benchmark.tsv")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seconds", type=float, default=6.0, help="measuring time of each training speed")

@@ -25,6 +25,7 @@ COMMANDS = {
     "quality": ("abcrnn.quality", "musical quality of generated tunes against real ones (quality.tsv, plots)"),
     "gallery": ("abcrnn.gallery", "a static HTML gallery of generated tunes: scores, audio, MIDI, metrics"),
     "activations": ("abcrnn.activations", "heatmaps of neurons that tell a tune's header from its music"),
+    "models": ("abcrnn.models_table", "model kinds and vocabularies side by side: size, speed, loss, quality"),
 }
 
 

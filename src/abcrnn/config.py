@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from .errors import AbcrnnError
-from .settings import RunSettings
+from .settings import RECURRENT, RunSettings
 
 
 def load_schema(path: str | Path) -> dict:
@@ -86,31 +86,52 @@ def check_config(config: dict, schema: dict) -> None:
     twice = sorted({label for label in labels if labels.count(label) > 1})
     if twice:
         raise AbcrnnError(f"config key sample.temperatures: {twice[0]} is listed twice")
-    lr = config.get("grid", {}).get("lr")
-    if isinstance(lr, dict):
-        missing = [m for m in config.get("grid", {}).get("model", ["lstm", "rnn"]) if m not in lr]
+    grid = config.get("grid", {})
+    models = grid.get("model", ["lstm", "rnn"])
+    per_model = {f"grid.{k}": v for k, v in grid.items() if isinstance(v, dict)}
+    unit = config.get("vocab", {}).get("unit")
+    if isinstance(unit, dict):
+        per_model["vocab.unit"] = unit
+    for key, values in per_model.items():
+        missing = [m for m in models if m not in values]
         if missing:
-            raise AbcrnnError(f"config key grid.lr: no learning rates given for model(s) {', '.join(missing)}")
+            raise AbcrnnError(f"config key {key}: no values given for model(s) {', '.join(missing)}")
 
 
-def expand_grid(grid: dict, train: dict | None = None) -> dict[str, RunSettings]:
-    """All combinations of the grid's values with the shared `train:` values, keyed by run name.
+def expand_grid(grid: dict, train: dict | None = None, vocab: dict | None = None) -> dict[str, RunSettings]:
+    """All combinations of the grid's values and vocabulary units with the shared `train:` values,
+    keyed by run name.
 
-    `lr` is a list, or a mapping model → list so that each cell type gets learning rates it is
-    stable with (a vanilla RNN diverges where an LSTM does not). Two combinations that would share
-    a run name (`lr: [1, 1.0]`) are refused, naming the key.
+    Each grid key (and `vocab.unit`) is a list, or a mapping model → list of the values for that
+    model: each cell type gets learning rates it is stable with (a vanilla RNN diverges where an
+    LSTM does not), and a grid can hold, say, a one-layer LSTM over characters beside a Transformer
+    over tokens without crossing them. Settings that do not apply to a model (a Transformer's heads
+    for an LSTM) are not crossed with it. Two combinations that would share a run name
+    (`lr: [1, 1.0]`) are refused, naming the key.
     """
-    others = [k for k in RunSettings.keys("grid") if k not in ("model", "lr")]
+    defaults = RunSettings()
+    others = [k for k in RunSettings.keys("grid") if k != "model"]
+    units = (vocab or {}).get("unit", defaults.unit)
+
+    def values(value, model):
+        value = value[model] if isinstance(value, dict) else value
+        return value if isinstance(value, list) else [value]
+
     runs: dict[str, RunSettings] = {}
-    for model in grid["model"]:
-        lrs = grid["lr"][model] if isinstance(grid["lr"], dict) else grid["lr"]
-        for lr in lrs:
-            for values in itertools.product(*(grid[k] for k in others)):
-                point = {"model": model, "lr": lr, **dict(zip(others, values))}
+    seen: set[tuple] = set()
+    for model in grid.get("model", list(RECURRENT[:1])):
+        choices = [values(grid.get(k, [getattr(defaults, k)]), model) for k in others]
+        for unit in values(units, model):
+            for combination in itertools.product(*choices):
+                point = {"model": model, "unit": unit, **dict(zip(others, combination))}
                 try:
                     settings = RunSettings.from_config(point, train or {})
                 except AbcrnnError as exc:
                     raise AbcrnnError(f"config key grid: {exc}") from None
+                used = tuple((k, repr(v)) for k, v in point.items() if settings.applies(k))
+                if used in seen:
+                    continue  # differs only in a setting this model has no use for
+                seen.add(used)
                 name = settings.run_name()
                 if name in runs:
                     raise AbcrnnError(f"config key grid: two combinations give the same run {name} "

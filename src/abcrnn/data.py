@@ -14,10 +14,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .abc import header_fields, join_tagged, split_tagged
+from .abc import field_line, header_fields, join_tagged, split_tagged
 from .errors import AbcrnnError
 from .fileio import read_tsv, torch_save, write_text, write_tsv
-from .vocab import TAG_MODES, Vocab
+from .vocab import TAG_MODES, UNITS, Vocab
 
 SPLITS = ("train", "val", "test")
 TOP_N = 10  # most common keys, meters and rhythms listed in corpus_stats.tsv
@@ -118,17 +118,45 @@ def main_split(argv=None) -> int:
 def main_vocab(argv=None) -> int:
     p = argparse.ArgumentParser(prog="abcrnn vocab", description="Build the vocabulary from the training split.")
     p.add_argument("--train", required=True, help="train.txt")
+    p.add_argument("--unit", choices=UNITS, default="char",
+                   help="char: one symbol per character (the paper); token: ABC tokens (notes, durations, bar lines, "
+                        "header fields ...), characters where no token fits")
     p.add_argument("--tags", choices=TAG_MODES, default="chars",
-                   help="chars: <start>/<end> spelled with ordinary characters (the paper); token: one symbol each")
+                   help="chars: <start>/<end> spelled with ordinary characters (the paper); token: one symbol each "
+                        "(always so with --unit token)")
+    p.add_argument("--min-count", type=int, default=2,
+                   help="--unit token: a token joins the vocabulary when the training split has it this often")
+    p.add_argument("--corpus", default="all",
+                   help="the corpus variant (corpus.header_fields: all, or the kept fields, e.g. X,T,M,L,K), recorded "
+                        "so that tables say which text a loss was measured on")
     p.add_argument("--out", required=True, help="vocab.json")
     a = p.parse_args(argv)
+    if a.min_count < 1:
+        raise AbcrnnError(f"--min-count: must be at least 1, got {a.min_count}")
     text = Path(a.train).read_text(encoding="utf-8")
     if not text:
         raise AbcrnnError(f"{a.train}: the training split is empty")
-    vocab = Vocab.build(text, a.tags)
+    check_variant(a.corpus, {a.train: text})
+    vocab = Vocab.build(text, a.tags, unit=a.unit, corpus=a.corpus, min_count=a.min_count)
     vocab.save(a.out)
-    print(f"vocab: {len(vocab)} symbols (tags: {a.tags})", file=sys.stderr)
+    print(f"vocab: {len(vocab)} symbols (unit: {vocab.unit}, tags: {vocab.tags}, corpus: {vocab.corpus})",
+          file=sys.stderr)
     return 0
+
+
+def check_variant(corpus: str, texts: dict) -> None:
+    """Refuse texts that hold field lines the corpus variant drops: a vocabulary (and a loss) belongs
+    to one variant of the corpus, and mixing them makes losses incomparable."""
+    if corpus == "all":
+        return
+    keep = set(corpus.split(","))
+    for path, text in texts.items():
+        for tune in split_tagged(text):
+            for line in tune.split("\n"):
+                field = field_line(line)
+                if field and field[0] != "+" and field[0] not in keep:
+                    raise AbcrnnError(f"corpus.header_fields: {path} has {field[0]}: lines, but the vocabulary is for the "
+                                      f"corpus variant {corpus}; rebuild the corpus and vocabulary for one variant")
 
 
 # --- encoding and statistics ----------------------------------------------------------------
@@ -141,11 +169,14 @@ def split_stats(vocab: Vocab, texts: dict[str, str]) -> list[dict]:
             {"category": split, "name": "tunes", "value": len(split_tagged(text))},
             {"category": split, "name": "characters", "value": len(text)},
             {"category": split, "name": "symbols", "value": n_sym},
+            {"category": split, "name": "chars_per_symbol", "value": round(len(text) / n_sym, 4) if n_sym else 0.0},
             {"category": split, "name": "unknown_symbols", "value": unknown},
             {"category": split, "name": "unknown_rate", "value": unknown / n_sym if n_sym else 0.0},
         ]
     rows.append({"category": "vocab", "name": "size", "value": len(vocab)})
     rows.append({"category": "vocab", "name": "tags", "value": vocab.tags})
+    rows.append({"category": "vocab", "name": "unit", "value": vocab.unit})
+    rows.append({"category": "vocab", "name": "corpus", "value": vocab.corpus})
     return rows
 
 
@@ -178,6 +209,7 @@ def main_encode(argv=None) -> int:
     vocab = Vocab.load(a.vocab)
     sources, targets = split_files(a.texts, a.data_dir, ".txt"), split_files(a.out, a.out_dir, ".pt")
     texts = {s: sources[s].read_text(encoding="utf-8") for s in SPLITS}
+    check_variant(vocab.corpus, {sources[s]: texts[s] for s in SPLITS})
     for split, text in texts.items():
         torch_save(torch.tensor(vocab.encode(text), dtype=torch.int64), targets[split])
     if a.stats:

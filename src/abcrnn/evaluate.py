@@ -1,8 +1,11 @@
 """`abcrnn evaluate`: test loss of a trained model; `abcrnn tables`: all runs side by side, with plots.
 
-The test loss is the mean cross-entropy of predicting every next character of the test split
-(nats/char), stateful over streams with the run's own stream count and chunk, exactly as in
-training's validation (both are read from the checkpoint).
+The test loss is the mean cross-entropy of predicting every next symbol of the test split, scored as
+training's validation scores (train.stream_loss: stateful streams with the run's own stream count and
+chunk, read from the checkpoint; a sliding window for Transformers). `test_loss` is nats per symbol
+(a character, or an ABC token); `test_loss_char` divides the same total by the characters of ABC text
+the symbols spell, the scale on which character and token models compare. Losses compare only on the
+same text: `corpus` names the corpus variant (corpus.header_fields) the vocabulary was built from.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from .runtime import setup_torch
 from .settings import RunSettings, kind
 from .train import LN2, MACHINE_COLUMNS, METRICS_COLUMNS, load_split, stream_loss
 
-RESULT_COLUMNS = ["params", "best_epoch", "val_loss", "test_loss", "test_bits", "epochs_trained", "train_seconds"]
-TEST_COLUMNS = ["run", *RunSettings.column_keys(), *RESULT_COLUMNS]
+RESULT_COLUMNS = ["params", "best_epoch", "val_loss", "val_loss_char", "test_loss", "test_bits", "test_loss_char",
+                  "test_bits_char", "test_symbols", "test_chars", "epochs_trained", "train_seconds", "chars_per_s"]
+TEST_COLUMNS = ["run", *RunSettings.column_keys(), "corpus", *RESULT_COLUMNS]
 # Columns of test.tsv that are numbers (the rest are text).
 NUMERIC = {*RESULT_COLUMNS} | {f.name for f in fields(RunSettings) if f.metadata["column"] and kind(f) is not str}
 
@@ -41,16 +45,26 @@ def evaluate_checkpoint(checkpoint, data_path, device: str = "auto", threads: in
     data = load_split(data_path, len(vocab), "test")
     s, extra = payload["settings"], payload.get("extra", {})
     loss = stream_loss(model, data, s.batch_size, s.chunk, dev)
+    symbols = data.numel() - 1
+    chars = vocab.chars_of(data[1:].tolist())
+    per_char = loss * symbols / chars
     return {
         "run": payload.get("run") or Path(checkpoint).parent.name,
-        **{k: getattr(s, k) for k in RunSettings.column_keys()},
+        **{k: getattr(s, k) if s.applies(k) else "" for k in RunSettings.column_keys()},
+        "corpus": vocab.corpus,
         "params": model.num_params(),
         "best_epoch": extra.get("best_epoch", payload.get("epoch", "")),
         "val_loss": extra.get("best_val_loss", ""),
+        "val_loss_char": extra.get("best_val_loss_char", ""),
         "test_loss": loss,
         "test_bits": loss / LN2,
+        "test_loss_char": per_char,
+        "test_bits_char": per_char / LN2,
+        "test_symbols": symbols,
+        "test_chars": chars,
         "epochs_trained": extra.get("epochs_trained", ""),
         "train_seconds": extra.get("train_seconds", ""),
+        "chars_per_s": extra.get("chars_per_s", ""),
     }
 
 
@@ -58,14 +72,15 @@ def main_evaluate(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="abcrnn evaluate", description="Test loss (nats/char) of a trained model.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="e.g. results/models/RUN/best.pt")
-    p.add_argument("--data", default="results/data/test.pt", help="encoded split to score")
+    p.add_argument("--data", default="results/data/char/test.pt", help="encoded split to score")
     p.add_argument("--out", required=True, help="one-row TSV, e.g. results/models/RUN/test.tsv")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     row = evaluate_checkpoint(args.checkpoint, args.data, args.device, args.threads)
     write_tsv(args.out, [row], TEST_COLUMNS)
-    log(f"{row['run']}: test loss {row['test_loss']:.4f} nats/char ({row['test_bits']:.3f} bits/char)")
+    log(f"{row['run']}: test loss {row['test_loss_char']:.4f} nats/char ({row['test_bits_char']:.3f} bits/char)"
+        + (f", {row['test_loss']:.4f} nats/{row['unit']}" if row["unit"] != "char" else ""))
     return 0
 
 
@@ -100,8 +115,19 @@ def _number(text: str):
 
 
 def best_row(rows: list[dict]) -> dict:
-    """The run with the lowest validation loss (ties: the first by run name; unknown losses last)."""
-    return min(rows, key=lambda r: (r["val_loss"] if r["val_loss"] == r["val_loss"] else math.inf, r["run"]))
+    """The run with the lowest validation loss per character (ties: the first by run name; unknown
+    losses last). Per character, so that runs over characters and over ABC tokens compare."""
+    def loss(r):
+        for key in ("val_loss_char", "val_loss"):
+            try:
+                value = float(r.get(key, ""))
+            except (TypeError, ValueError):
+                continue
+            if value == value:
+                return value
+        return math.inf
+
+    return min(rows, key=lambda r: (loss(r), r["run"]))
 
 
 def main_tables(argv: list[str] | None = None) -> int:
@@ -135,8 +161,8 @@ def main_tables(argv: list[str] | None = None) -> int:
     plots.check_requests(rows, wanted, best["run"])
     write_tsv(args.test_loss, rows, TEST_COLUMNS)
     write_tsv(args.best_run, [best], TEST_COLUMNS)
-    log(f"{len(rows)} runs; best by validation loss: {best['run']} (val {best['val_loss']:.4f}, "
-        f"test {best['test_loss']:.4f} nats/char)")
+    log(f"{len(rows)} runs; best by validation loss: {best['run']} (val {best['val_loss_char']:.4f}, "
+        f"test {best['test_loss_char']:.4f} nats/char)")
     plots.run_plots(rows, curves, wanted, best["run"])
     return 0
 

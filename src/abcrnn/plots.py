@@ -19,7 +19,7 @@ from .fileio import atomic_path  # noqa: E402
 from .settings import RunSettings  # noqa: E402
 from .validity import BASELINE, number  # noqa: E402
 
-UNIT = "cross-entropy loss (nats/char)"
+UNIT = "cross-entropy loss (nats/char)"  # per character of ABC text, for character and token runs alike
 # Settings that must agree for runs to count as one hidden-size sweep.
 SWEEP_KEYS = tuple(k for k in RunSettings.column_keys() if k != "hidden")  # held equal in a hidden sweep
 PLOTTED = {  # column: legend label
@@ -64,8 +64,8 @@ def loss_curves(curves: dict[str, list[dict]], path: Path) -> None:
     colors = plt.get_cmap("tab20" if len(curves) > 10 else "tab10")
     for i, (run, metrics) in enumerate(curves.items()):
         color = colors(i % colors.N)
-        _curve(ax, metrics, "train_loss", color=color, linestyle="--")
-        _curve(ax, metrics, "val_loss", color=color, marker="o", markersize=3, label=run)
+        _curve(ax, metrics, "train_loss_char", color=color, linestyle="--")
+        _curve(ax, metrics, "val_loss_char", color=color, marker="o", markersize=3, label=run)
     # One legend entry per run (its colour) and one per line style.
     ax.plot([], [], color="0.3", linestyle="--", label="training (dashed)")
     ax.plot([], [], color="0.3", marker="o", markersize=3, label="validation (solid)")
@@ -80,8 +80,8 @@ def rnn_vs_lstm(rows: list[dict], curves: dict[str, list[dict]], path: Path) -> 
     fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 4.5), sharey=True)
     for letter, kind, ax in zip("abcdefgh", kinds, axes):
         for i, r in enumerate(r for r in rows if r["model"] == kind):
-            _curve(ax, curves[r["run"]], "train_loss", color=f"C{i % 10}", linestyle="--", label=f"{r['run']} train")
-            _curve(ax, curves[r["run"]], "val_loss", color=f"C{i % 10}", label=f"{r['run']} validation")
+            _curve(ax, curves[r["run"]], "train_loss_char", color=f"C{i % 10}", linestyle="--", label=f"{r['run']} train")
+            _curve(ax, curves[r["run"]], "val_loss_char", color=f"C{i % 10}", label=f"{r['run']} validation")
         _finish(ax, f"({letter}) {kind.upper()}")
     fig.suptitle("Cross-entropy loss by model type")
     fig.tight_layout()
@@ -105,7 +105,7 @@ def hidden_sweep(rows: list[dict], curves: dict[str, list[dict]], path: Path, be
     group = sweep_group(rows, best)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
     for i, r in enumerate(group):
-        for ax, key in zip(axes, ("train_loss", "val_loss")):
+        for ax, key in zip(axes, ("train_loss_char", "val_loss_char")):
             _curve(ax, curves[r["run"]], key, color=f"C{i % 10}", label=f"hidden {r['hidden']}")
     _finish(axes[0], "Training loss by hidden size")
     _finish(axes[1], "Validation loss by hidden size")
@@ -120,7 +120,7 @@ def test_loss_bars(rows: list[dict], path: Path, best: str) -> None:
     """Test loss per run, the best run by validation loss highlighted."""
     fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(rows) + 2), 4.5))
     names = [r["run"] for r in rows]
-    values = [r["test_loss"] for r in rows]
+    values = [r["test_loss_char"] for r in rows]
     bars = ax.bar(range(len(rows)), values, color=["C1" if n == best else "C0" for n in names])
     ax.bar_label(bars, fmt="%.3f", fontsize="small")
     ax.set_xticks(range(len(rows)), names, rotation=30, ha="right", fontsize="small")

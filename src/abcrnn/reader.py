@@ -41,6 +41,7 @@ class Tune:
     key: str
     meter: str
     rhythm: str
+    removed: str = ""  # field lines corpus.header_fields dropped, e.g. "N:2 Z:1"
 
 
 def utf16_without_bom(data: bytes) -> str | None:

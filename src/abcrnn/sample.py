@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 from tqdm import tqdm
 
 from .abc import END, START, header_text, split_tagged
@@ -24,11 +23,19 @@ from .errors import AbcrnnError
 from .fileio import claim_folder, read_tsv, write_text, write_tsv
 
 PRIME_MODES = ("test-header", "start")
-SAMPLE_COLUMNS = ["n", "file", "seed", "temperature", "ended", "chars", "prime"]
+CONSTRAINTS = ("none", "meter")
+SAMPLE_COLUMNS = ["n", "file", "seed", "temperature", "constrain", "fallbacks", "ended", "chars", "prime"]
 # Files a sample directory holds from an earlier run (samples and their renderings).
 
 
 # --- sampling ---------------------------------------------------------------------------------
+
+def sample_label(temperature, constrain: str = "none") -> str:
+    """A sample set's name in folders and tables: the temperature (`0.7`, `argmax`), with `-meter`
+    when it was sampled with meter-aware decoding."""
+    label = temperature_label(parse_temperature(temperature))
+    return label if constrain == "none" else f"{label}-{constrain}"
+
 
 def parse_temperature(value) -> float | str:
     """A positive float, or "argmax" for greedy decoding."""
@@ -52,20 +59,6 @@ def _check_options(n: int, max_chars: int, top_k: int, top_p: float) -> None:
         raise AbcrnnError(f"--top-k: must be 0 (off) or positive, got {top_k}")
     if not 0 < top_p <= 1:
         raise AbcrnnError(f"--top-p: must be in (0, 1] (1 = off), got {top_p}")
-
-
-def _warm(model, prime_ids: list[list[int]], device) -> tuple[torch.Tensor, object]:
-    """Run every prime through the model in one batched call (packed, since lengths differ).
-
-    Returns the logits after each prime's last symbol, (n, vocab), and the state after it.
-    """
-    lengths = torch.tensor([len(p) for p in prime_ids])
-    x = pad_sequence([torch.tensor(p, dtype=torch.long) for p in prime_ids], batch_first=True).to(device)
-    packed = pack_padded_sequence(model.encode_input(x), lengths, batch_first=True, enforce_sorted=False)
-    out, state = model.rnn(packed)
-    out, _ = pad_packed_sequence(out, batch_first=True)
-    last = out[torch.arange(len(prime_ids), device=out.device), (lengths - 1).to(out.device)]
-    return model.head(last), state
 
 
 def _choose(logits: torch.Tensor, temperature: float | str, top_k: int, top_p: float,
@@ -103,12 +96,18 @@ def _end_ids(vocab) -> torch.Tensor | None:
 
 @torch.inference_mode()
 def sample_batch(model, vocab, prime: str | list[str], n: int, temperature: float | str, max_chars: int,
-                 seed: int, top_k: int = 0, top_p: float = 1.0, device="cpu", progress: bool = False) -> list[str]:
+                 seed: int, top_k: int = 0, top_p: float = 1.0, device="cpu", progress: bool = False,
+                 constrain: str = "none", stats: dict | None = None) -> list[str]:
     """Generate n samples together; each is its prime plus the continuation.
 
     A sample stops when its text ends with <end> or after max_chars generated symbols. Sample i
     uses seed + i, so it does not depend on n. `prime` is one text for all or a list of n texts.
+    constrain "meter": meter-aware decoding (constrain.MeterConstraint masks the symbols that would
+    close a bar early, overflow it or end the tune mid-bar); `stats["fallbacks"]` then gets, per
+    sample, how often no symbol was allowed and the choice fell back to all symbols.
     """
+    if constrain not in CONSTRAINTS:
+        raise AbcrnnError(f"--constrain: must be one of {', '.join(CONSTRAINTS)}, got {constrain!r}")
     _check_options(n, max_chars, top_k, top_p)
     temperature = parse_temperature(temperature)
     primes = [prime] * n if isinstance(prime, str) else list(prime)
@@ -126,12 +125,21 @@ def sample_batch(model, vocab, prime: str | list[str], n: int, temperature: floa
     done = torch.zeros(n, dtype=torch.bool)
     was_training = model.training
     model.eval()  # no dropout while sampling; the caller's mode is restored below
+    meter = None
+    if constrain == "meter":
+        from .constrain import MeterConstraint
+
+        meter = MeterConstraint(vocab.symbols, primes)
     try:
-        logits, state = _warm(model, prime_ids, device)
+        logits, state = model.start(prime_ids, device)
         steps = tqdm(range(max_chars), desc="sampling", unit="char", disable=None if progress else True,
                      file=sys.stderr)
         for t in steps:
+            if meter is not None:
+                logits = logits.masked_fill(~meter.mask().to(logits.device), float("-inf"))
             token = _choose(logits, temperature, top_k, top_p, draws[:, t]).cpu()
+            if meter is not None:
+                meter.advance(token)
             generated[:, t] = token
             if width and t + 1 >= width:
                 ended = (generated[:, t + 1 - width : t + 1] == end_ids).all(1) & ~done
@@ -139,10 +147,11 @@ def sample_batch(model, vocab, prime: str | list[str], n: int, temperature: floa
                 done |= ended
                 if done.all():
                     break
-            logits, state = model(token.to(device)[:, None], state)
-            logits = logits[:, -1]
+            logits, state = model.advance(token.to(device), state)
     finally:
         model.train(was_training)
+    if stats is not None:
+        stats["fallbacks"] = meter.fallbacks_per_stream() if meter is not None else [0] * n
     return [p + vocab.decode(generated[i, : lengths[i]].tolist()) for i, p in enumerate(primes)]
 
 
@@ -207,7 +216,8 @@ def raw_block(n: int, width: int, seed: int, temperature, sample: Sample) -> str
     return f"{head}\n{sample.text.rstrip(chr(10))}\n\n"
 
 
-def write_samples(out_dir, samples: list[Sample], primes: list[str], seed: int, temperature) -> None:
+def write_samples(out_dir, samples: list[Sample], primes: list[str], seed: int, temperature,
+                  constrain: str = "none", fallbacks: list[int] | None = None) -> None:
     """{n}.abc per tune, raw.txt and samples.tsv (last, as it marks a finished run)."""
     out_dir = Path(out_dir)
     width = number_width(len(samples))
@@ -219,7 +229,7 @@ def write_samples(out_dir, samples: list[Sample], primes: list[str], seed: int, 
         write_text(out_dir / name, sample.tune + "\n")
         raw.append(raw_block(i + 1, width, seed + i, temperature, sample))
         rows.append({"n": i + 1, "file": name, "seed": seed + i, "temperature": temperature_label(temperature),
-                     "ended": sample.ended, "chars": sample.chars, "prime": prime.replace("\n", "\\n")})
+                     "constrain": constrain, "fallbacks": (fallbacks or [0] * len(samples))[i], "ended": sample.ended, "chars": sample.chars, "prime": prime.replace("\n", "\\n")})
     write_text(out_dir / "raw.txt", "".join(raw))
     write_tsv(out_dir / "samples.tsv", rows, SAMPLE_COLUMNS)
 
@@ -256,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", metavar="N", type=int, default=0, help="sample i uses seed + i")
     p.add_argument("--top-k", metavar="K", type=int, default=0, help="sample among the k likeliest symbols (0 = off)")
     p.add_argument("--top-p", metavar="P", type=float, default=1.0, help="nucleus sampling mass (1.0 = off)")
+    p.add_argument("--constrain", choices=CONSTRAINTS, default="none",
+                   help="meter: mask the symbols that would close a bar before it is full, overflow it, or end the "
+                        "tune mid-bar (M: and L: of the tune; pickups and bars beside repeats may be short)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to run the model")
     p.add_argument("--threads", metavar="N", type=int, default=2, help="CPU threads for torch")
     p.add_argument("--out-dir", metavar="DIR",
@@ -277,18 +290,20 @@ def main_sample(argv: list[str] | None = None) -> int:
     unknown = sum(vocab.count_unknown(p) for p in set(primes))
     if unknown:
         print(f"abcrnn sample: warning: the prime has {unknown} character(s) the model never saw", file=sys.stderr)
+    stats: dict = {}
     texts = sample_batch(model, vocab, primes, args.num, temperature, args.max_chars, args.seed,
-                         args.top_k, args.top_p, device, progress=True)
+                         args.top_k, args.top_p, device, progress=True, constrain=args.constrain, stats=stats)
     samples = [split_sample(t, p) for t, p in zip(texts, primes)]
     width = number_width(len(samples))
     if args.out_dir is None:
         for i, sample in enumerate(samples):
             sys.stdout.write(raw_block(i + 1, width, args.seed + i, temperature, sample))
         return 0
-    write_samples(args.out_dir, samples, primes, args.seed, temperature)
+    write_samples(args.out_dir, samples, primes, args.seed, temperature, args.constrain, stats["fallbacks"])
     ended = sum(s.ended for s in samples)
+    decoding = f", meter-aware ({sum(stats['fallbacks'])} fallbacks)" if args.constrain == "meter" else ""
     print(f"abcrnn sample: {len(samples)} samples from {path} at temperature {temperature_label(temperature)}"
-          f" ({ended} ended with <end>) -> {args.out_dir}", file=sys.stderr)
+          f"{decoding} ({ended} ended with <end>) -> {args.out_dir}", file=sys.stderr)
     return 0
 
 

@@ -12,8 +12,14 @@
 * the columns of `test_loss.tsv` (fields marked `column`).
 
 Where a field lives in the workflow config is its `scope`: `grid` fields are lists under `grid:` (one
-training job per combination), `train` fields are single values under `train:` shared by every run.
+training job per combination), `train` fields are single values under `train:` shared by every run,
+and `unit` is `vocab.unit` (one value, or a list crossed with the grid like a grid field).
 The schema's defaults are checked against these defaults by the tests.
+
+Some fields apply to some models only (`models`): the Transformer's heads and context mean nothing to
+a recurrent model, so for other models they keep their defaults and stay out of the run name; a
+field marked `name_default=False` is left out of the run name while it has its default (char runs
+keep the names they had before token vocabularies existed).
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from dataclasses import dataclass, field, fields
 
 from .errors import AbcrnnError
 
-MODELS = ("lstm", "rnn", "gru")
+RECURRENT = ("lstm", "rnn", "gru")
+MODELS = (*RECURRENT, "transformer")
+UNITS = ("char", "token")
 INPUTS = ("onehot", "embedding")
 INITS = ("xavier", "pytorch")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
@@ -36,34 +44,45 @@ DEVICES = ("auto", "cpu", "cuda")
 
 def setting(default, help: str, *, scope: str = "train", choices: tuple = (), minimum: float | None = None,
             below: float | None = None, positive: bool = False, name: str | None = None, trajectory: bool = True,
-            column: bool = False):
+            column: bool = False, models: tuple = (), name_default: bool = True):
     """A dataclass field with what the CLI, the checks, the run name and the tables need to know.
 
     minimum: smallest allowed value; below: values must be smaller than this; positive: > 0 and finite;
     name: prefix in the run name (grid fields); trajectory: a change makes a saved resume state unusable;
-    column: a column of test_loss.tsv.
+    column: a column of test_loss.tsv; models: the model kinds it applies to (empty: all); name_default:
+    False leaves it out of the run name while it has its default.
     """
     meta = {"help": help, "scope": scope, "choices": choices, "minimum": minimum, "below": below,
-            "positive": positive, "name": name, "trajectory": trajectory, "column": column}
+            "positive": positive, "name": name, "trajectory": trajectory, "column": column, "models": models,
+            "name_default": name_default}
     return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class RunSettings:
     # The grid: one training job per combination; these name the run.
-    model: str = setting("lstm", "recurrent cell", scope="grid", choices=MODELS, name="", column=True)
-    hidden: int = setting(150, "hidden units per layer", scope="grid", minimum=1, name="h", column=True)
-    layers: int = setting(1, "stacked recurrent layers", scope="grid", minimum=1, name="l", column=True)
-    chunk: int = setting(200, "characters per truncated-BPTT window", scope="grid", minimum=1, name="c",
-                         column=True)
+    model: str = setting("lstm", "recurrent cell, or a decoder-only Transformer", scope="grid", choices=MODELS,
+                         name="", column=True)
+    hidden: int = setting(150, "hidden units per layer (the Transformer's model width)", scope="grid", minimum=1,
+                          name="h", column=True)
+    layers: int = setting(1, "stacked recurrent layers (Transformer blocks)", scope="grid", minimum=1, name="l",
+                          column=True)
+    chunk: int = setting(200, "symbols per training window (truncated BPTT for recurrent models)", scope="grid",
+                         minimum=1, name="c", column=True)
     lr: float = setting(0.01, "learning rate", scope="grid", positive=True, name="lr", column=True)
     batch_size: int = setting(32, "parallel streams of the text (1 = the paper)", scope="grid", minimum=1,
                               name="b", column=True)
-    dropout: float = setting(0.0, "dropout between stacked layers", scope="grid", minimum=0.0, below=1.0,
-                             name="d", column=True)
+    dropout: float = setting(0.0, "dropout on each layer's output (in Transformer blocks)", scope="grid",
+                             minimum=0.0, below=1.0, name="d", column=True)
+    heads: int = setting(2, "attention heads (transformer; must divide hidden)", scope="grid", minimum=1,
+                         name="heads", column=True, models=("transformer",))
+    context: int = setting(256, "symbols the Transformer attends to (at least the chunk)", scope="grid",
+                           minimum=2, name="ctx", column=True, models=("transformer",))
+    unit: str = setting("char", "vocabulary unit: characters (the paper) or ABC tokens (vocab.unit)",
+                        scope="vocab", choices=UNITS, name="", column=True, name_default=False)
     # Shared by every run of the grid.
-    input: str = setting("onehot", "one-hot characters (the paper) or a learned embedding", choices=INPUTS,
-                         column=True)
+    input: str = setting("onehot", "one-hot characters (the paper) or a learned embedding (a Transformer "
+                         "always embeds)", choices=INPUTS, column=True)
     embedding_dim: int = setting(64, "size of the learned embedding (input: embedding)", minimum=1)
     init: str = setting("xavier", "Xavier initialisation (the paper) or PyTorch's defaults", choices=INITS)
     optimizer: str = setting("adam", "optimizer", choices=OPTIMIZERS)
@@ -71,6 +90,8 @@ class RunSettings:
     epochs: int = setting(30, "most passes over the training text", minimum=1, trajectory=False)
     patience: int = setting(4, "stop after this many epochs without a better validation loss (0 = never)",
                             minimum=0, trajectory=False)
+    time_limit_min: float = setting(0.0, "stop after the epoch in which training time passes this many minutes "
+                                         "(0 = no limit)", minimum=0.0, trajectory=False)
     seed: int = setting(0, "random seed of the initial weights (and dropout)")
     precision: str = setting("fp32", "fp32, or bf16 autocast of the matrix products", choices=PRECISIONS)
     device: str = setting("auto", "auto: CUDA where present, else the CPU", choices=DEVICES, trajectory=False)
@@ -79,6 +100,22 @@ class RunSettings:
     def __post_init__(self):
         for f in fields(self):
             _check(f, getattr(self, f.name))
+        for f in fields(self):  # settings another model kind has no use for keep their defaults
+            if f.metadata["models"] and self.model not in f.metadata["models"]:
+                object.__setattr__(self, f.name, f.default)
+        if self.model == "transformer":
+            object.__setattr__(self, "input", "embedding")  # its input embedding is tied to the output layer
+            if self.hidden % self.heads:
+                raise AbcrnnError(f"--heads: the Transformer's width (hidden {self.hidden}) must be a multiple of "
+                                  f"its heads ({self.heads})")
+            if self.context < self.chunk:
+                raise AbcrnnError(f"--context: a Transformer's context ({self.context}) must be at least the chunk it "
+                                  f"trains and scores on ({self.chunk})")
+
+    def applies(self, name: str) -> bool:
+        """Whether a setting means something for this run's model kind."""
+        models = next(f for f in fields(self) if f.name == name).metadata["models"]
+        return not models or self.model in models
 
     # --- dictionaries (checkpoints, config) --------------------------------------------------------
     def to_dict(self) -> dict:
@@ -95,15 +132,25 @@ class RunSettings:
 
     @classmethod
     def from_config(cls, point: dict, train: dict) -> RunSettings:
-        """One grid point (scope grid) with the config's shared `train:` values (scope train)."""
-        values = {f.name: (point if f.metadata["scope"] == "grid" else train)[f.name]
-                  for f in fields(cls) if f.name in (point if f.metadata["scope"] == "grid" else train)}
+        """One grid point (scopes grid and vocab) with the config's shared `train:` values (scope train)."""
+        values = {}
+        for f in fields(cls):
+            source = train if f.metadata["scope"] == "train" else point
+            if f.name in source:
+                values[f.name] = source[f.name]
         return cls.from_dict(values, "config")
 
     # --- derived facts -----------------------------------------------------------------------------
     def run_name(self) -> str:
-        """A readable, unique directory name, e.g. lstm-h150-l1-c200-lr0.01-b32-d0."""
-        return "-".join(f"{f.metadata['name']}{format_value(getattr(self, f.name))}" for f in self.name_fields())
+        """A readable, unique directory name, e.g. lstm-h150-l1-c200-lr0.01-b32-d0 (char vocabulary),
+        transformer-h256-l4-c256-lr0.001-b32-d0.1-heads4-ctx256-token."""
+        parts = []
+        for f in self.name_fields():
+            value = getattr(self, f.name)
+            if not self.applies(f.name) or (not f.metadata["name_default"] and value == f.default):
+                continue
+            parts.append(f"{f.metadata['name']}{format_value(value)}")
+        return "-".join(parts)
 
     def trajectory(self) -> dict:
         """The settings that change what training computes (a resume state must match them all)."""
@@ -131,7 +178,7 @@ class RunSettings:
     # --- where each field belongs ------------------------------------------------------------------
     @classmethod
     def keys(cls, scope: str | None = None) -> tuple[str, ...]:
-        """Field names, all or those of one config scope (`grid` or `train`)."""
+        """Field names, all or those of one config scope (`grid`, `train` or `vocab`)."""
         return tuple(f.name for f in fields(cls) if scope in (None, f.metadata["scope"]))
 
     @classmethod

@@ -35,8 +35,10 @@ from .vocab import Vocab
 
 # The machine each epoch ran on: the last digits of losses and all timings depend on it.
 MACHINE_COLUMNS = ["cpu", "cpu_capability", "threads", "torch_version"]
-METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "train_bits", "val_bits", "lr", "grad_norm",
-                   "seconds", "chars_per_s", *MACHINE_COLUMNS]
+# Losses are nats per symbol (a character, or an ABC token); val_loss_char is per character of ABC text,
+# the scale on which character and token models compare.
+METRICS_COLUMNS = ["epoch", "train_loss", "val_loss", "train_bits", "val_bits", "train_loss_char", "val_loss_char",
+                   "lr", "grad_norm", "seconds", "chars_per_s", *MACHINE_COLUMNS]
 IGNORE = -100  # target of padding positions: cross_entropy skips them
 LN2 = math.log(2)
 
@@ -63,9 +65,23 @@ def windows(length: int, chunk: int) -> list[slice]:
     return [slice(start, min(start + chunk, length)) for start in range(0, length, chunk)]
 
 
+def stream_loss(model, data: torch.Tensor, batch: int, chunk: int, device) -> float:
+    """Mean cross-entropy (nats/symbol) of predicting every next symbol of `data`.
+
+    Recurrent models: stateful over `batch` streams in windows of `chunk`, as in training.
+    Transformers: a sliding window of their context (transformer.sliding_loss), so that every
+    symbol after the first window is predicted from at least half a context of history.
+    """
+    if getattr(model, "kind", "") == "transformer":
+        from .transformer import sliding_loss
+
+        total, count = sliding_loss(model, data, device, batch=max(1, min(batch, 16)))
+        return total / count
+    return _recurrent_loss(model, data, batch, chunk, device)
+
+
 @torch.no_grad()
-def stream_loss(model: CharRNN, data: torch.Tensor, batch: int, chunk: int, device) -> float:
-    """Mean cross-entropy (nats/char) of predicting every next character of `data`, stateful."""
+def _recurrent_loss(model: CharRNN, data: torch.Tensor, batch: int, chunk: int, device) -> float:
     model.eval()
     x, y = stream_layout(data, max(1, min(batch, data.numel() - 1)))
     x, y = x.to(device), y.to(device)
@@ -83,9 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="abcrnn train",
                                 description="Train one character-level model on the encoded corpus.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--train", default="results/data/train.pt", help="encoded training split")
-    p.add_argument("--val", default="results/data/val.pt", help="encoded validation split")
-    p.add_argument("--vocab", default="results/data/vocab.json", help="vocabulary")
+    p.add_argument("--train", default="results/data/char/train.pt", help="encoded training split")
+    p.add_argument("--val", default="results/data/char/val.pt", help="encoded validation split")
+    p.add_argument("--vocab", default="results/data/char/vocab.json", help="vocabulary (its unit must be --unit)")
     p.add_argument("--out-dir", default=None, help="run folder (default: results/models/ and the run name)")
     p.add_argument("--run", default=None, help="run name (default: the out-dir's name)")
     RunSettings.add_arguments(p)
@@ -200,6 +216,9 @@ class Trainer:
         self.window_chars = [int((self.y[:, w] != IGNORE).sum()) for w in self.spans]
         self.pairs = sum(self.window_chars)
         self.val = val
+        # nats per symbol → per character of ABC text: symbols predicted over the characters they spell
+        self.val_per_char = (val.numel() - 1) / max(1, vocab.chars_of(val[1:].tolist()))
+        self.chars = vocab.chars_of(train[1:].tolist())  # characters of ABC text the training symbols spell
         self.position, self.state, self.windows_done = 0, None, 0
         self.rows: list[dict] = []
         self.best = {"val_loss": math.inf, "epoch": 0, "model_state": None}
@@ -262,9 +281,11 @@ class Trainer:
             self.check_finite(val_loss, epoch, "validation")
             self.train_seconds += seconds
             self.rows.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                              "train_bits": train_loss / LN2, "val_bits": val_loss / LN2, "lr": s.lr,
+                              "train_bits": train_loss / LN2, "val_bits": val_loss / LN2,
+                              "train_loss_char": train_loss * self.pairs / self.chars,
+                              "val_loss_char": val_loss * self.val_per_char, "lr": s.lr,
                               "grad_norm": grad_norm, "seconds": round(seconds, 3),
-                              "chars_per_s": round(self.pairs / seconds), **machine_info()})
+                              "chars_per_s": round(self.chars / seconds), **machine_info()})
             improved = val_loss < self.best["val_loss"]
             if improved:
                 self.best = {"val_loss": val_loss, "epoch": epoch,
@@ -274,14 +295,20 @@ class Trainer:
             self.save("last.pt", epoch)
             self.write_metrics()
             self.save_resume()
-            self.log(f"{self.run} epoch {epoch}/{s.epochs}: train {train_loss:.4f} val {val_loss:.4f} nats/char"
+            unit = "char" if s.unit == "char" else f"{s.unit} ({val_loss * self.val_per_char:.4f} nats/char)"
+            self.log(f"{self.run} epoch {epoch}/{s.epochs}: train {train_loss:.4f} val {val_loss:.4f} nats/{unit}"
                      f" ({val_loss / LN2:.3f} bits){' best' if improved else ''}, grad norm {grad_norm:.3g},"
-                     f" {seconds:.1f} s, {self.pairs / seconds:,.0f} chars/s")
+                     f" {seconds:.1f} s, {self.chars / seconds:,.0f} chars/s")
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
         return self.finish()
 
     def stopped_early(self) -> bool:
+        limit = self.s.time_limit_min
+        if limit and self.train_seconds >= limit * 60:
+            self.log(f"{self.run}: stopping, {self.train_seconds / 60:.1f} minutes of training reached the time limit "
+                     f"of {limit:g} (best {self.best['val_loss']:.4f} at epoch {self.best['epoch']})")
+            return True
         patience = self.s.patience
         if patience and self.rows and self.rows[-1]["epoch"] - self.best["epoch"] >= patience:
             self.log(f"{self.run}: stopping early, no better validation loss for {patience} epochs "
@@ -307,7 +334,9 @@ class Trainer:
 
     def extra(self) -> dict:
         return {"best_epoch": self.best["epoch"], "best_val_loss": self.best["val_loss"],
-                "train_seconds": round(self.train_seconds, 3), "epochs_trained": len(self.rows)}
+                "best_val_loss_char": self.best["val_loss"] * self.val_per_char,
+                "train_seconds": round(self.train_seconds, 3), "epochs_trained": len(self.rows),
+                "chars_per_s": round(self.chars * len(self.rows) / self.train_seconds) if self.train_seconds else 0}
 
     def save(self, name: str, epoch: int, model_state: dict | None = None, optimizer_state: dict | None = None) -> None:
         model, optimizer = self.model, self.optimizer
@@ -373,6 +402,9 @@ def train(args: argparse.Namespace, on_epoch_end=None, log=None) -> dict:
         log(f"{run}: warning: --threads {settings.threads} is more than the {cpus} CPUs available; "
             "threads that wait for each other make training many times slower")
     vocab = Vocab.load(args.vocab)
+    if vocab.unit != settings.unit:
+        raise AbcrnnError(f"--unit: the run is set for {settings.unit} symbols but {args.vocab} is a {vocab.unit} "
+                          f"vocabulary; pass --unit {vocab.unit} or that unit's vocabulary and encoded splits")
     train_data = load_split(args.train, len(vocab), "training")
     val_data = load_split(args.val, len(vocab), "validation")
     check_fits(run, settings, len(vocab), device)
@@ -391,7 +423,7 @@ def train(args: argparse.Namespace, on_epoch_end=None, log=None) -> dict:
             trainer.save("best.pt", trainer.best["epoch"], trainer.best["model_state"], trainer.best.get("optimizer_state"))
         log(f"{run}: resuming after epoch {len(trainer.rows)} from {out_dir / 'resume.pt'}")
     log(f"{run}: {settings.model} hidden {settings.hidden} x{settings.layers}, "
-        f"{trainer.model.num_params():,} parameters, {train_data.numel():,} training characters in "
+        f"{trainer.model.num_params():,} parameters, {train_data.numel():,} training {settings.unit} symbols in "
         f"{settings.batch_size} streams, chunk {settings.chunk}, {device.type}, {settings.threads} threads")
     return trainer.fit(on_epoch_end)
 

@@ -21,8 +21,13 @@ from abcrnn.config import (  # noqa: E402
     temperature_label,
 )
 from abcrnn.errors import AbcrnnError  # noqa: E402
-from abcrnn.sample import number_width  # noqa: E402
-from abcrnn.settings import cli_flags  # noqa: E402
+from abcrnn.sample import number_width, sample_label  # noqa: E402
+from abcrnn.settings import RECURRENT, UNITS as UNIT_CHOICES, cli_flags  # noqa: E402
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
 
 SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
 try:
@@ -31,7 +36,7 @@ try:
     validate(
         config, SCHEMA
     )  # fills in the schema's defaults for keys the config leaves out
-    RUNS = expand_grid(config["grid"], config["train"])
+    RUNS = expand_grid(config["grid"], config["train"], config["vocab"])
 except AbcrnnError as exc:
     sys.exit(f"abcrnn: {exc}")
 
@@ -48,17 +53,44 @@ QUALITY_PLOTS = ["distributions", "form", "novelty", "diversity"]
 BENCH = "results/benchmarks"
 SPLITS = ["train", "val", "test"]
 TEMPERATURES = [temperature_label(t) for t in config["sample"]["temperatures"]]
+CONSTRAINTS = as_list(config["sample"]["constrain"])
+# A sample set's label: the temperature, with "-meter" when sampled with meter-aware decoding.
+LABELS = [sample_label(t, c) for c in CONSTRAINTS for t in TEMPERATURES]
 MODEL_KINDS = sorted({s.model for s in RUNS.values()})
+RECURRENT_KINDS = [m for m in MODEL_KINDS if m in RECURRENT]
+UNITS = [u for u in UNIT_CHOICES if any(s.unit == u for s in RUNS.values())]
 
 
 wildcard_constraints:
     run="|".join(re.escape(r) for r in RUNS),
-    temperature="|".join(re.escape(t) for t in TEMPERATURES),
+    temperature="|".join(re.escape(t) for t in LABELS),
     split="train|val|test",
+    unit="|".join(UNITS),
 
 
-def split_files(ext):
-    return [f"{DATA}/{split}.{ext}" for split in SPLITS]
+def split_files(ext, unit=None):
+    """The three split texts (DATA/train.txt …), or a unit's encoded splits (DATA/char/train.pt …)."""
+    folder = DATA if unit is None else f"{DATA}/{unit}"
+    return [f"{folder}/{split}.{ext}" for split in SPLITS]
+
+
+def run_data(*splits):
+    """An input function: the run's vocabulary and encoded `splits` (of its vocabulary unit)."""
+
+    def files(wildcards):
+        folder = f"{DATA}/{RUNS[wildcards.run].unit}"
+        return {
+            "vocab": f"{folder}/vocab.json",
+            **{s: f"{folder}/{s}.pt" for s in splits},
+        }
+
+    return files
+
+
+def sample_flags_of(wildcards):
+    """--temperature and --constrain of a sample set's label (`0.7`, `0.7-meter`)."""
+    temperature, _, constrain = wildcards.temperature.partition("-")
+    return cli_flags({"temperature": temperature, "constrain": constrain or "none"})
 
 
 def numbered(folder, count, ext):
@@ -106,8 +138,15 @@ def corpus_flags():
             "comments": c["comments"],
             "dedupe": c["dedupe"],
             "near_duplicates": c["near_duplicates"],
+            "header_fields": header_fields(),
         }
     )
+
+
+def header_fields():
+    """corpus.header_fields as `abcrnn corpus --header-fields` takes it: all, or X,T,M,L,K."""
+    fields = config["corpus"]["header_fields"]
+    return fields if fields == "all" else ",".join(fields)
 
 
 def train_flags(wildcards):
@@ -135,13 +174,11 @@ def render_flags():
 
 # --- sample sets: (run label, temperature, folder) --------------------------------------------------
 def sample_sets():
-    """The best run's samples per temperature (its name comes from best_run.tsv), then with
-    `sample.runs: all` every run's, in grid order."""
-    sets = [("", t, f"{SAMPLES}/{t}") for t in TEMPERATURES]
+    """The best run's samples per temperature and decoding (its name comes from best_run.tsv),
+    then with `sample.runs: all` every run's, in grid order."""
+    sets = [("", t, f"{SAMPLES}/{t}") for t in LABELS]
     if config["sample"]["runs"] == "all":
-        sets += [
-            (run, t, f"{SAMPLES}/runs/{run}/{t}") for run in RUNS for t in TEMPERATURES
-        ]
+        sets += [(run, t, f"{SAMPLES}/runs/{run}/{t}") for run in RUNS for t in LABELS]
     return sets
 
 
@@ -182,8 +219,11 @@ def grid_plots():
 
 
 def activation_plots():
-    """The hidden state's heatmap of the best run; the cell state's of the best LSTM run."""
-    plots = {"hidden": f"{PLOTS}/activations_hidden.png"}
+    """The hidden state's heatmap of the best recurrent run; the cell state's of the best LSTM run
+    (none when the grid has only Transformers)."""
+    plots = {}
+    if RECURRENT_KINDS:
+        plots["hidden"] = f"{PLOTS}/activations_hidden.png"
     if "lstm" in MODEL_KINDS:
         plots["cell"] = f"{PLOTS}/activations_cell.png"
     return plots
@@ -192,11 +232,13 @@ def activation_plots():
 def all_outputs():
     return [
         f"{TABLES}/corpus_report.tsv",
-        f"{TABLES}/corpus_stats.tsv",
+        *(f"{TABLES}/corpus_stats_{unit}.tsv" for unit in UNITS),
+        f"{TABLES}/models.tsv",
+        f"{PLOTS}/models.png",
         f"{TABLES}/test_loss.tsv",
         f"{TABLES}/best_run.tsv",
         f"{TABLES}/sample_validity.tsv",
-        f"{TABLES}/neurons.tsv",
+        *([f"{TABLES}/neurons.tsv"] if RECURRENT_KINDS else []),
         f"{TABLES}/quality.tsv",
         *(f"{PLOTS}/quality_{family}.png" for family in QUALITY_PLOTS),
         GALLERY,

@@ -51,15 +51,22 @@ rule vocab:
     input:
         f"{DATA}/train.txt",
     output:
-        f"{DATA}/vocab.json",
+        f"{DATA}/{{unit}}/vocab.json",
     log:
-        f"{LOGS}/vocab.log",
+        f"{LOGS}/vocab/{{unit}}.log",
     benchmark:
-        f"{BENCH}/vocab.tsv"
+        f"{BENCH}/vocab/{{unit}}.tsv"
     conda:
         "../../envs/abcrnn.yaml"
     params:
-        flags=cli_flags({"tags": config["vocab"]["tags"]}),
+        flags=lambda wc: cli_flags(
+            {
+                "unit": wc.unit,
+                "tags": config["vocab"]["tags"],
+                "min_count": config["vocab"]["min_count"],
+                "corpus": header_fields(),
+            }
+        ),
     shell:
         "python -m abcrnn vocab --train {input:q} {params.flags} --out {output:q} > {log:q} 2>&1"
 
@@ -67,18 +74,18 @@ rule vocab:
 rule encode:
     input:
         texts=split_files("txt"),
-        vocab=f"{DATA}/vocab.json",
+        vocab=f"{DATA}/{{unit}}/vocab.json",
     output:
-        tensors=split_files("pt"),
+        tensors=split_files("pt", "{unit}"),
         stats=report(
-            f"{TABLES}/corpus_stats.tsv",
+            f"{TABLES}/corpus_stats_{{unit}}.tsv",
             caption="../report/corpus_stats.rst",
             category="1. Corpus",
         ),
     log:
-        f"{LOGS}/encode.log",
+        f"{LOGS}/encode/{{unit}}.log",
     benchmark:
-        f"{BENCH}/encode.tsv"
+        f"{BENCH}/encode/{{unit}}.tsv"
     conda:
         "../../envs/abcrnn.yaml"
     shell:

@@ -3,8 +3,8 @@
 
 rule evaluate:
     input:
+        unpack(run_data("test")),
         checkpoint=f"{MODELS}/{{run}}/best.pt",
-        test=f"{DATA}/test.pt",
     output:
         f"{MODELS}/{{run}}/test.tsv",
     log:

@@ -1,4 +1,5 @@
-# Sampling at each temperature from the best run (or every run), rendering, and the validity table.
+# Sampling at each temperature (and decoding: `0.7-meter` is meter-aware) from the best run (or every
+# run), rendering, and the validity table.
 
 
 rule sample:
@@ -21,11 +22,12 @@ rule sample:
     threads: 1
     params:
         flags=sample_flags(),
+        decoding=sample_flags_of,
         device=cli_flags({"device": config["train"]["device"]}),
         out_dir=lambda wc, output: os.path.dirname(output.table),
     shell:
         "python -m abcrnn sample --best-run {input.best_run:q} --checkpoints {input.checkpoints:q}"
-        " --test {input.test:q} --temperature {wildcards.temperature:q} {params.flags} {params.device}"
+        " --test {input.test:q} {params.decoding} {params.flags} {params.device}"
         " --threads {threads} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
@@ -50,11 +52,12 @@ rule sample_run:
     threads: 1
     params:
         flags=sample_flags(),
+        decoding=sample_flags_of,
         device=cli_flags({"device": config["train"]["device"]}),
         out_dir=lambda wc, output: os.path.dirname(output.table),
     shell:
         "python -m abcrnn sample --checkpoint {input.checkpoint:q} --test {input.test:q}"
-        " --temperature {wildcards.temperature:q} {params.flags} {params.device} --threads {threads}"
+        " {params.decoding} {params.flags} {params.device} --threads {threads}"
         " --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 

@@ -82,3 +82,30 @@ rule gallery:
         "python -m abcrnn gallery {params.specs} --best-run {input.best_run:q} --test {input.test:q}"
         " --validity {input.validity:q} --quality {input.quality:q} --summary {input.summary:q}"
         " {params.flags} --threads {threads} --out-dir {output:q} > {log:q} 2>&1"
+
+
+rule models:
+    input:
+        test_loss=rules.tables.output.test_loss,
+        validity=rules.validity.output.table,
+        quality=rules.quality.output.table,
+    output:
+        table=report(
+            f"{TABLES}/models.tsv",
+            caption="../report/models.rst",
+            category="2. Training",
+        ),
+        plot=report(
+            f"{PLOTS}/models.png",
+            caption="../report/models_plot.rst",
+            category="2. Training",
+        ),
+    log:
+        f"{LOGS}/models.log",
+    benchmark:
+        f"{BENCH}/models.tsv"
+    conda:
+        "../../envs/abcrnn.yaml"
+    shell:
+        "python -m abcrnn models --test-loss {input.test_loss:q} --validity {input.validity:q}"
+        " --quality {input.quality:q} --out {output.table:q} --plot {output.plot:q} > {log:q} 2>&1"

@@ -1,11 +1,10 @@
 # One training job per grid point: results/models/{run}/ holds best.pt, last.pt and metrics.tsv.
+# A run reads the encoded splits of its vocabulary unit (results/data/char/ or results/data/token/).
 
 
 rule train:
     input:
-        train=f"{DATA}/train.pt",
-        val=f"{DATA}/val.pt",
-        vocab=f"{DATA}/vocab.json",
+        unpack(run_data("train", "val")),
     output:
         best=f"{MODELS}/{{run}}/best.pt",
         last=f"{MODELS}/{{run}}/last.pt",
