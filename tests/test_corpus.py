@@ -72,7 +72,7 @@ def test_mixed_sources_give_corpus_tune_table_and_report(capsys, tmp_path, abc_d
         assert c["read"] == c["kept"] + sum(v for k, v in c.items() if k.startswith("dropped_"))
 
     assert len(tunes) == len(rows) == 10
-    assert list(rows[0]) == ["id", "source", "index", "X", "title", "key", "meter", "rhythm", "chars", "group"]
+    assert list(rows[0]) == ["id", "source", "index", "X", "title", "key", "meter", "rhythm", "chars", "group", "removed"]
     assert [r["id"] for r in rows] == [str(i) for i in range(10)]
     assert [(r["title"], r["index"]) for r in rows] == [
         ("Crlf One", "1"), ("Crlf Two", "2"), ("Kept", "3"), ("First", "1"), ("Second", "2"), ("Third", "3"),

@@ -97,6 +97,7 @@ def midi_notes(path: Path) -> int:
 def test_full_pipeline_trains_evaluates_samples_and_renders(full_run):
     rows = read_tsv(full_run / "results/tables/test_loss.tsv")
     assert [r["model"] for r in rows] == ["lstm", "rnn"]
+    assert all(r["heads"] == r["context"] == "" for r in rows)  # Transformer settings: blank, not NaN
     for r in rows:
         assert 0 < float(r["test_loss"]) < 5 and float(r["test_bits"]) == pytest.approx(float(r["test_loss"]) / 0.6931472, rel=1e-3)
     best = read_tsv(full_run / "results/tables/best_run.tsv")[0]
@@ -143,8 +144,8 @@ def test_same_config_gives_identical_tables(full_run, tmp_path, workflow):
     workflow.config(tmp_path)
     out = workflow.run(tmp_path, "results/tables/test_loss.tsv")
     assert out.returncode == 0, out.stderr[-3000:]
-    def results(workdir):  # every column but the training time, and the trained weights
-        rows = [{k: v for k, v in r.items() if k != "train_seconds"}
+    def results(workdir):  # every column but the training time and speed, and the trained weights
+        rows = [{k: v for k, v in r.items() if k not in ("train_seconds", "chars_per_s")}
                 for r in read_tsv(workdir / "results/tables/test_loss.tsv")]
         weights = {p.parent.name: torch.load(p, weights_only=True)["model_state"]
                    for p in (workdir / "results/models").glob("*/best.pt")}

@@ -100,7 +100,7 @@ def read_run(test_path: Path, metrics_path: Path) -> tuple[dict, list[dict]]:
         if missing:
             raise AbcrnnError(f"{path}: missing columns {', '.join(missing)}")
     try:
-        test = {k: _number(v) if k in NUMERIC else v for k, v in rows["test.tsv"][0].items()}
+        test = {k: _number(v) if k in NUMERIC and v != "" else v for k, v in rows["test.tsv"][0].items()}
         metrics = [{k: v if k in MACHINE_COLUMNS else _number(v) for k, v in r.items()} for r in rows["metrics.tsv"]]
     except ValueError as exc:
         raise AbcrnnError(f"{test_path.parent}: unreadable number in test.tsv or metrics.tsv ({exc})") from None
@@ -112,6 +112,10 @@ def _number(text: str):
         return math.nan
     value = float(text)
     return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+
+
+def _shown(value) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "unknown"
 
 
 def best_row(rows: list[dict]) -> dict:
@@ -161,8 +165,8 @@ def main_tables(argv: list[str] | None = None) -> int:
     plots.check_requests(rows, wanted, best["run"])
     write_tsv(args.test_loss, rows, TEST_COLUMNS)
     write_tsv(args.best_run, [best], TEST_COLUMNS)
-    log(f"{len(rows)} runs; best by validation loss: {best['run']} (val {best['val_loss_char']:.4f}, "
-        f"test {best['test_loss_char']:.4f} nats/char)")
+    log(f"{len(rows)} runs; best by validation loss: {best['run']} (val {_shown(best['val_loss_char'])}, "
+        f"test {_shown(best['test_loss_char'])} nats/char)")
     plots.run_plots(rows, curves, wanted, best["run"])
     return 0
 

@@ -354,11 +354,11 @@ class Trainer:
         self.save("last.pt", self.rows[-1]["epoch"])
         self.write_metrics()
         (self.out_dir / "resume.pt").unlink(missing_ok=True)
-        self.log(f"{self.run}: best validation loss {self.best['val_loss']:.4f} nats/char at epoch "
+        self.log(f"{self.run}: best validation loss {self.best['val_loss'] * self.val_per_char:.4f} nats/char at epoch "
                  f"{self.best['epoch']}, {len(self.rows)} epochs, {self.train_seconds:.1f} s of training")
         uniform = math.log(len(self.vocab))
         if self.best["val_loss"] > uniform:
-            self.log(f"{self.run}: warning: the best validation loss {self.best['val_loss']:.4g} nats/char is worse "
+            self.log(f"{self.run}: warning: the best validation loss {self.best['val_loss']:.4g} nats/symbol is worse "
                      f"than guessing among the {len(self.vocab)} symbols at random ({uniform:.3f}): the model "
                      f"learned nothing; try a lower learning rate than --lr {self.s.lr}")
         return self.extra()

@@ -22,7 +22,12 @@ from abcrnn.config import (  # noqa: E402
 )
 from abcrnn.errors import AbcrnnError  # noqa: E402
 from abcrnn.sample import number_width, sample_label  # noqa: E402
-from abcrnn.settings import RECURRENT, UNITS as UNIT_CHOICES, cli_flags  # noqa: E402
+from abcrnn.settings import (
+    RECURRENT,
+    UNITS as UNIT_CHOICES,
+    RunSettings,
+    cli_flags,
+)  # noqa: E402
 
 
 def as_list(value):
@@ -57,6 +62,7 @@ CONSTRAINTS = as_list(config["sample"]["constrain"])
 # A sample set's label: the temperature, with "-meter" when sampled with meter-aware decoding.
 LABELS = [sample_label(t, c) for c in CONSTRAINTS for t in TEMPERATURES]
 MODEL_KINDS = sorted({s.model for s in RUNS.values()})
+COLUMNS = RunSettings.column_keys()
 RECURRENT_KINDS = [m for m in MODEL_KINDS if m in RECURRENT]
 UNITS = [u for u in UNIT_CHOICES if any(s.unit == u for s in RUNS.values())]
 
@@ -209,11 +215,18 @@ def tunes_of(wildcards):
 
 # --- plots whose existence the grid decides ---------------------------------------------------------
 def grid_plots():
-    """rnn_vs_lstm.png with two or more model kinds, hidden_sweep.png with two or more hidden sizes."""
+    """rnn_vs_lstm.png with two or more model kinds, hidden_sweep.png when runs differ only in
+    hidden size (plots.sweep_group decides, on the settings the tables will hold)."""
+    from abcrnn.plots import sweep_group
+
     plots = {}
     if len(MODEL_KINDS) > 1:
         plots["rnn_vs_lstm"] = f"{PLOTS}/rnn_vs_lstm.png"
-    if len({s.hidden for s in RUNS.values()}) > 1:
+    rows = [
+        {"run": name, **{k: getattr(s, k) if s.applies(k) else "" for k in COLUMNS}}
+        for name, s in RUNS.items()
+    ]
+    if sweep_group(rows, ""):
         plots["hidden_sweep"] = f"{PLOTS}/hidden_sweep.png"
     return plots
 
