@@ -117,8 +117,8 @@ def plot_models(rows: list[dict], labels: list[str], path: Path) -> None:
     ax.set_ylim(0, 1.05)
     ax.set_title("Samples: bars fitting the meter, note-distribution overlap")
     ax.grid(axis="y", alpha=0.3)
-    if series:
-        ax.legend(fontsize="x-small", loc="lower right")
+    if series:  # below the panel, where it hides no bar
+        ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     else:
         ax.text(0.5, 0.5, "no samples at T = 0.7 or 1.0", ha="center", transform=ax.transAxes)
     fig.suptitle("Model kinds and vocabularies side by side (the best run of each)")
