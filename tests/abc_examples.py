@@ -3,7 +3,7 @@ and tune(), which puts a header with a given meter before some music."""
 
 from pathlib import Path
 
-from abcrnn.abc import split_tagged
+from abcrnn.notation.tunes import split_tagged
 
 DATA = Path(__file__).parent / "data" / "render"
 ONEILLS = split_tagged((DATA / "oneills.txt").read_text(encoding="utf-8"))

@@ -11,11 +11,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))  # shared helpers: abc_examples.py
 # Deterministic, quiet torch on 2 shared cores.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from abcrnn.abc import join_tagged  # noqa: E402
-from abcrnn.vocab import Vocab  # noqa: E402
+from abcrnn.notation.tunes import join_tagged  # noqa: E402
+from abcrnn.data.vocab import Vocab  # noqa: E402
 
 BODIES = ["|:GAB c2d|e2f g2e|dcB A2G|F2G A3:|", "|:dfa afd|cea aec|dfa afd|e2c d3:|", "ABc dcB|AGF G3|]",
           "|:g2e dBG|A2B cBA|G2E DEG|A3 A2B:|"]
@@ -75,7 +76,8 @@ def train_argv():
 @pytest.fixture(scope="session")
 def trained_run(tiny_data, tmp_path_factory) -> tuple[Path, dict]:
     """(run folder, data paths) of an LSTM trained 2 epochs on tiny_data; read it, do not change it."""
-    from abcrnn.train import build_parser, train
+    from abcrnn.commands.train import build_parser
+    from abcrnn.training.train import train
 
     out = tmp_path_factory.mktemp("models") / "lstm-h16"
     train(build_parser().parse_args(tiny_train_argv(tiny_data, out, "--epochs", "2")), log=lambda m: None)

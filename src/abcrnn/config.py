@@ -6,8 +6,9 @@ import itertools
 import re
 from pathlib import Path
 
-from .errors import AbcrnnError
-from .settings import RECURRENT, RunSettings
+from abcrnn.errors import AbcrnnError
+from abcrnn.settings import RECURRENT, RunSettings
+from abcrnn.labels import temperature_label
 
 
 def load_schema(path: str | Path) -> dict:
@@ -144,7 +145,3 @@ def run_name(point: dict) -> str:
     """The run name of a grid point (settings left out take their defaults)."""
     return RunSettings.from_dict(point).run_name()
 
-
-def temperature_label(t) -> str:
-    """Directory name for a temperature: 'argmax', or the number as written (0.5, 1.0, 2.0)."""
-    return "argmax" if t == "argmax" else str(float(t))

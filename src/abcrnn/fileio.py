@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import math
 import os
 import shutil
 import tempfile
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from .errors import AbcrnnError
+from abcrnn.errors import AbcrnnError
 
 
 @contextmanager
@@ -79,9 +80,45 @@ def write_tsv(path: str | os.PathLike, rows: Iterable[Mapping], columns: Sequenc
             writer.writerow({k: _fmt(row.get(k, "")) for k in columns})
 
 
-def read_tsv(path: str | os.PathLike) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh, delimiter="\t"))
+def read_tsv(path: str | os.PathLike, needed: Sequence[str] | None = None, what: str = "table") -> list[dict[str, str]]:
+    """The rows of a TSV with a header line, as dicts of strings.
+
+    With `needed` (the columns the caller reads), a file that is missing or unreadable, or lacks one
+    of those columns, stops with one line naming the file and `what` it should be; without it an
+    OSError goes to the caller.
+    """
+    if needed is None:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh, delimiter="\t"))
+    try:
+        rows = read_tsv(path)
+    except OSError as exc:
+        raise AbcrnnError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise AbcrnnError(f"{path}: not a {what} ({exc})") from None
+    missing = [c for c in needed if rows and c not in rows[0]]
+    if missing:
+        raise AbcrnnError(f"{path}: not a {what} (missing column(s) {', '.join(missing)})")
+    return rows
+
+
+_RAISE = object()
+
+
+def number(value, default=_RAISE):
+    """A table cell as a number: an int where it is written as one (`12`), else a float; NaN for a
+    blank cell. An unreadable cell raises ValueError, or gives `default` when one is given (blank
+    cells too)."""
+    text = str(value).strip()
+    if text == "" or value is None:
+        return math.nan if default is _RAISE else default
+    try:
+        parsed = float(text)
+    except ValueError:
+        if default is _RAISE:
+            raise
+        return default
+    return int(parsed) if parsed.is_integer() and text.lstrip("+-").isdigit() else parsed
 
 
 def _fmt(value):

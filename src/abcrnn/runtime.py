@@ -7,7 +7,7 @@ import os
 
 import torch
 
-from .errors import AbcrnnError
+from abcrnn.errors import AbcrnnError
 
 
 def keep_freed_memory() -> None:

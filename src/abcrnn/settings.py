@@ -28,9 +28,10 @@ import argparse
 import dataclasses
 import math
 import shlex
+from collections import defaultdict
 from dataclasses import dataclass, field, fields
 
-from .errors import AbcrnnError
+from abcrnn.errors import AbcrnnError
 
 RECURRENT = ("lstm", "rnn", "gru")
 MODELS = (*RECURRENT, "transformer")
@@ -246,3 +247,19 @@ def _check(f: dataclasses.Field, value) -> None:
         raise AbcrnnError(f"{name}: must be below {meta['below']:g}, got {value}")
     if meta["positive"] and not (value > 0 and math.isfinite(value)):
         raise AbcrnnError(f"{name}: must be a positive number, got {value}")
+
+
+# Settings that must agree for runs to count as one hidden-size sweep.
+SWEEP_KEYS = tuple(k for k in RunSettings.column_keys() if k != "hidden")
+
+
+def sweep_group(rows: list[dict], best: str) -> list[dict]:
+    """The runs that differ only in hidden size (at least two sizes), else []: of several such sets,
+    the one with most sizes, then the one holding the best run."""
+    groups = defaultdict(list)
+    for r in rows:
+        groups[tuple(r[k] for k in SWEEP_KEYS)].append(r)
+    group = max(groups.values(), default=[],
+                key=lambda g: (len({r["hidden"] for r in g}), any(r["run"] == best for r in g),
+                               min(r["run"] for r in g)))
+    return sorted(group, key=lambda r: (r["hidden"], r["run"])) if len({r["hidden"] for r in group}) >= 2 else []

@@ -1,5 +1,6 @@
 # Config checking, the grid → runs, every path the rules share, and the input functions that
 # decide at parse time which files the workflow makes.
+import csv
 import glob
 import os
 import re
@@ -13,21 +14,26 @@ shell.prefix(f"set -euo pipefail; export PYTHONPATH={shlex.quote(SRC)}; ")
 
 from snakemake.utils import validate  # noqa: E402
 
+# Nothing imported here may import torch, matplotlib or pandas: every snakemake call pays for it.
 from abcrnn.config import (  # noqa: E402
     check_config,
     coerce_strings,
     expand_grid,
     load_schema,
-    temperature_label,
 )
 from abcrnn.errors import AbcrnnError  # noqa: E402
-from abcrnn.sample import number_width, sample_label  # noqa: E402
-from abcrnn.settings import (
+from abcrnn.labels import (  # noqa: E402
+    number_width,
+    sample_label,
+    temperature_label,
+)
+from abcrnn.settings import (  # noqa: E402
     RECURRENT,
     UNITS as UNIT_CHOICES,
     RunSettings,
     cli_flags,
-)  # noqa: E402
+    sweep_group,
+)
 
 
 def as_list(value):
@@ -69,7 +75,6 @@ UNITS = [u for u in UNIT_CHOICES if any(s.unit == u for s in RUNS.values())]
 
 wildcard_constraints:
     run="|".join(re.escape(r) for r in RUNS),
-    temperature="|".join(re.escape(t) for t in LABELS),
     split="train|val|test",
     unit="|".join(UNITS),
 
@@ -91,12 +96,6 @@ def run_data(*splits):
         }
 
     return files
-
-
-def sample_flags_of(wildcards):
-    """--temperature and --constrain of a sample set's label (`0.7`, `0.7-meter`)."""
-    temperature, _, constrain = wildcards.temperature.partition("-")
-    return cli_flags({"temperature": temperature, "constrain": constrain or "none"})
 
 
 def numbered(folder, count, ext):
@@ -124,7 +123,7 @@ def corpus_files():
     to its own folder cannot make this endless; a missing file is left for Snakemake to report as a
     missing input). A named pipe or other special file stops the run with one line: reading it
     would wait for ever."""
-    from abcrnn.sources import local_files
+    from abcrnn.data.sources import local_files
 
     files = []
     for source in config["corpus"]["sources"]:
@@ -179,31 +178,71 @@ def render_flags():
 
 
 # --- sample sets: (run label, temperature, folder) --------------------------------------------------
+# The best run's sets are results/samples/LABEL; another run's, results/samples/runs/RUN/LABEL.
+SAMPLE_SET = (
+    f"{re.escape(SAMPLES)}/(runs/({'|'.join(map(re.escape, RUNS))})/)?"
+    f"({'|'.join(map(re.escape, LABELS))})"
+)
+
+
+def best_run():
+    """The best run's name, from best_run.tsv: known once `tables` (a checkpoint) has run."""
+    with open(checkpoints.tables.get().output.best_run, newline="") as fh:
+        return next(csv.DictReader(fh, delimiter="\t"))["run"]
+
+
 def sample_sets():
-    """The best run's samples per temperature and decoding (its name comes from best_run.tsv),
-    then with `sample.runs: all` every run's, in grid order."""
+    """The best run's samples per temperature and decoding, then with `sample.runs: all` every other
+    run's, in grid order (the best run's are not sampled twice)."""
     sets = [("", t, f"{SAMPLES}/{t}") for t in LABELS]
     if config["sample"]["runs"] == "all":
-        sets += [(run, t, f"{SAMPLES}/runs/{run}/{t}") for run in RUNS for t in LABELS]
+        best = best_run()
+        sets += [
+            (run, t, f"{SAMPLES}/runs/{run}/{t}")
+            for run in RUNS
+            if run != best
+            for t in LABELS
+        ]
     return sets
 
 
-def validity_specs():
-    """`[RUN:]LABEL=render.tsv` for each sample set, as `abcrnn validity --samples` takes them."""
-    specs = [
-        f"{run}:{t}={folder}/render.tsv" if run else f"{t}={folder}/render.tsv"
-        for run, t, folder in sample_sets()
-    ]
-    return cli_flags({"samples": specs})
+def sample_set_files(*names):
+    """An input function: the files `names` (samples.tsv, render.tsv, rendered) of every sample set."""
+
+    def files(wildcards):
+        return [f"{folder}/{name}" for _, _, folder in sample_sets() for name in names]
+
+    return files
 
 
 def sample_specs(table):
-    """`[RUN:]LABEL=FOLDER/table` for each sample set, as `abcrnn quality` and `abcrnn gallery` take them."""
-    specs = [
-        f"{run}:{t}={folder}/{table}" if run else f"{t}={folder}/{table}"
-        for run, t, folder in sample_sets()
-    ]
-    return cli_flags({"samples": specs})
+    """A params function: `[RUN:]LABEL=FOLDER/table` for each sample set, as `abcrnn validity`,
+    `quality` and `gallery` take them."""
+
+    def specs(wildcards):
+        return cli_flags(
+            {
+                "samples": [
+                    f"{run}:{t}={folder}/{table}" if run else f"{t}={folder}/{table}"
+                    for run, t, folder in sample_sets()
+                ]
+            }
+        )
+
+    return specs
+
+
+def sample_checkpoint(wildcards):
+    """The checkpoint a sample set is drawn from: the run its folder names, else the best run."""
+    head, runs, run, _ = (["", "", "", ""] + wildcards.set.split("/"))[-4:]
+    return f"{MODELS}/{run if runs == 'runs' else best_run()}/best.pt"
+
+
+def sample_flags_of(wildcards):
+    """--temperature and --constrain of a sample set's label (`0.7`, `0.7-meter`)."""
+    label = wildcards.set.rsplit("/", 1)[-1]
+    temperature, _, constrain = label.partition("-")
+    return cli_flags({"temperature": temperature, "constrain": constrain or "none"})
 
 
 def tunes_of(wildcards):
@@ -216,9 +255,7 @@ def tunes_of(wildcards):
 # --- plots whose existence the grid decides ---------------------------------------------------------
 def grid_plots():
     """rnn_vs_lstm.png with two or more model kinds, hidden_sweep.png when runs differ only in
-    hidden size (plots.sweep_group decides, on the settings the tables will hold)."""
-    from abcrnn.plots import sweep_group
-
+    hidden size (settings.sweep_group decides, on the settings the tables will hold)."""
     plots = {}
     if len(MODEL_KINDS) > 1:
         plots["rnn_vs_lstm"] = f"{PLOTS}/rnn_vs_lstm.png"

@@ -21,7 +21,7 @@ rule evaluate:
         " {params.flags} --threads {threads} > {log:q} 2>&1"
 
 
-rule tables:
+checkpoint tables:
     input:
         tests=expand(f"{MODELS}/{{run}}/test.tsv", run=RUNS),
         metrics=expand(f"{MODELS}/{{run}}/metrics.tsv", run=RUNS),

@@ -4,19 +4,18 @@
 
 rule sample:
     input:
-        best_run=f"{TABLES}/best_run.tsv",
-        checkpoints=expand(f"{MODELS}/{{run}}/best.pt", run=RUNS),
+        checkpoint=sample_checkpoint,
         test=f"{DATA}/test.txt",
     output:
-        table=f"{SAMPLES}/{{temperature}}/samples.tsv",
-        raw=f"{SAMPLES}/{{temperature}}/raw.txt",
-        tunes=numbered(
-            f"{SAMPLES}/{{temperature}}", config["sample"]["per_temperature"], "abc"
-        ),
+        table="{set}/samples.tsv",
+        raw="{set}/raw.txt",
+        tunes=numbered("{set}", config["sample"]["per_temperature"], "abc"),
     log:
-        f"{LOGS}/sample/{{temperature}}.log",
+        f"{LOGS}/sample/{{set}}.log",
     benchmark:
-        f"{BENCH}/sample/{{temperature}}.tsv"
+        f"{BENCH}/sample/{{set}}.tsv"
+    wildcard_constraints:
+        set=SAMPLE_SET,
     conda:
         "../../envs/abcrnn.yaml"
     threads: 1
@@ -24,41 +23,10 @@ rule sample:
         flags=sample_flags(),
         decoding=sample_flags_of,
         device=cli_flags({"device": config["train"]["device"]}),
-        out_dir=lambda wc, output: os.path.dirname(output.table),
-    shell:
-        "python -m abcrnn sample --best-run {input.best_run:q} --checkpoints {input.checkpoints:q}"
-        " --test {input.test:q} {params.decoding} {params.flags} {params.device}"
-        " --threads {threads} --out-dir {params.out_dir:q} > {log:q} 2>&1"
-
-
-rule sample_run:
-    input:
-        checkpoint=f"{MODELS}/{{run}}/best.pt",
-        test=f"{DATA}/test.txt",
-    output:
-        table=f"{SAMPLES}/runs/{{run}}/{{temperature}}/samples.tsv",
-        raw=f"{SAMPLES}/runs/{{run}}/{{temperature}}/raw.txt",
-        tunes=numbered(
-            f"{SAMPLES}/runs/{{run}}/{{temperature}}",
-            config["sample"]["per_temperature"],
-            "abc",
-        ),
-    log:
-        f"{LOGS}/sample/{{run}}/{{temperature}}.log",
-    benchmark:
-        f"{BENCH}/sample/{{run}}/{{temperature}}.tsv"
-    conda:
-        "../../envs/abcrnn.yaml"
-    threads: 1
-    params:
-        flags=sample_flags(),
-        decoding=sample_flags_of,
-        device=cli_flags({"device": config["train"]["device"]}),
-        out_dir=lambda wc, output: os.path.dirname(output.table),
     shell:
         "python -m abcrnn sample --checkpoint {input.checkpoint:q} --test {input.test:q}"
         " {params.decoding} {params.flags} {params.device} --threads {threads}"
-        " --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        " --out-dir {wildcards.set:q} > {log:q} 2>&1"
 
 
 rule baseline_tunes:
@@ -95,8 +63,7 @@ rule render:
     benchmark:
         f"{BENCH}/render/{{set}}.tsv"
     wildcard_constraints:
-        set="|".join(re.escape(folder) for _, _, folder in sample_sets())
-        + f"|{BASELINE}",
+        set=f"{SAMPLE_SET}|{re.escape(BASELINE)}",
     conda:
         "../../envs/abcrnn.yaml"
     threads: 2
@@ -109,8 +76,8 @@ rule render:
 
 rule validity:
     input:
-        renders=[f"{folder}/render.tsv" for _, _, folder in sample_sets()],
-        samples=[f"{folder}/samples.tsv" for _, _, folder in sample_sets()],
+        renders=sample_set_files("render.tsv"),
+        samples=sample_set_files("samples.tsv"),
         baseline=f"{BASELINE}/render.tsv",
         best_run=f"{TABLES}/best_run.tsv",
         train=f"{DATA}/train.txt",
@@ -133,7 +100,7 @@ rule validity:
     conda:
         "../../envs/abcrnn.yaml"
     params:
-        specs=validity_specs(),
+        specs=sample_specs("render.tsv"),
         flags=cli_flags({"min_notes": config["render"]["min_notes"]}),
     shell:
         "python -m abcrnn validity {params.specs} --baseline {input.baseline:q} {params.flags}"

@@ -3,7 +3,7 @@
 
 rule quality:
     input:
-        samples=[f"{folder}/samples.tsv" for _, _, folder in sample_sets()],
+        samples=sample_set_files("samples.tsv"),
         best_run=f"{TABLES}/best_run.tsv",
         train=f"{DATA}/train.txt",
         test=f"{DATA}/test.txt",
@@ -48,9 +48,9 @@ rule quality:
 
 rule gallery:
     input:
-        samples=[f"{folder}/samples.tsv" for _, _, folder in sample_sets()],
-        renders=[f"{folder}/render.tsv" for _, _, folder in sample_sets()],
-        rendered=[f"{folder}/rendered" for _, _, folder in sample_sets()],
+        samples=sample_set_files("samples.tsv"),
+        renders=sample_set_files("render.tsv"),
+        rendered=sample_set_files("rendered"),
         best_run=f"{TABLES}/best_run.tsv",
         test=f"{DATA}/test.txt",
         validity=f"{TABLES}/sample_tunes.tsv",

@@ -1,0 +1,347 @@
+"""Rendering ABC tunes with external programs: abc2midi (MIDI), abcm2ps (SVG score), fluidsynth (WAV).
+
+abc2midi exits 0 even when it reports errors and writes a MIDI file even for a tune without notes,
+so its messages are parsed and the notes counted in the MIDI. A program that crashes or runs past
+the timeout marks only that tune invalid. Program names can be overridden with the environment
+variables ABCRNN_ABC2MIDI, ABCRNN_ABCM2PS and ABCRNN_FLUIDSYNTH (and the soundfont with
+ABCRNN_SOUNDFONT).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import mido
+from tqdm import tqdm
+
+from abcrnn.notation.tunes import renderable
+from abcrnn.errors import AbcrnnError
+from abcrnn.fileio import claim_folder, write_tsv
+
+PROGRAMS = {  # program: (environment variable, default, Debian packages)
+    "abc2midi": ("ABCRNN_ABC2MIDI", "abc2midi", "abcmidi"),
+    "abcm2ps": ("ABCRNN_ABCM2PS", "abcm2ps", "abcm2ps"),
+    "fluidsynth": ("ABCRNN_FLUIDSYNTH", "fluidsynth", "fluidsynth timgm6mb-soundfont"),
+}
+# General MIDI soundfonts, in the order they are looked for: Debian's timgm6mb-soundfont (5 MB) first,
+# then fluid-soundfont-gm (120 MB), then whichever the system's default-GM link names.
+SOUNDFONTS = ("/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+              "/usr/share/sounds/sf2/default-GM.sf2")
+SAMPLE_RATE = 22050
+RENDER_COLUMNS = ["file", "midi_ok", "notes", "errors", "warnings", "score_ok", "audio_ok", "timed_out", "message"]
+MESSAGE_CHARS = 300
+
+_ERROR = re.compile(r"^\s*Error\b")
+_WARNING = re.compile(r"^\s*Warning\b")
+
+
+# --- running programs ---------------------------------------------------------------------------
+
+def program(name: str) -> str:
+    """The path of an external program, or an AbcrnnError saying how to install it."""
+    env, default, package = PROGRAMS[name]
+    command = os.environ.get(env) or default
+    found = shutil.which(command)
+    if not found:
+        raise AbcrnnError(f"{command}: not found on PATH; install it with `apt-get install {package}`"
+                          f" (or set {env} to the program)")
+    return found
+
+
+def soundfont() -> str:
+    """ABCRNN_SOUNDFONT, else the first of SOUNDFONTS that exists."""
+    chosen = os.environ.get("ABCRNN_SOUNDFONT")
+    if chosen:
+        if not Path(chosen).is_file():
+            raise AbcrnnError(f"{chosen}: soundfont not found (ABCRNN_SOUNDFONT)")
+        return chosen
+    found = next((path for path in SOUNDFONTS if Path(path).is_file()), None)
+    if found is None:
+        raise AbcrnnError(f"no General MIDI soundfont in {', '.join(SOUNDFONTS)}; install one with"
+                          " `apt-get install timgm6mb-soundfont` (or set ABCRNN_SOUNDFONT)")
+    return found
+
+
+@dataclass
+class Run:
+    returncode: int | None  # None when the program could not finish
+    output: str             # stdout and stderr, interleaved
+    timed_out: bool = False
+    failure: str = ""       # why it did not finish normally
+
+
+def run_program(args: list[str], timeout: float, cwd=None) -> Run:
+    """Run a program without a shell; on timeout kill its whole process group (it may have children)."""
+    try:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                cwd=cwd, start_new_session=True)
+    except OSError as exc:
+        return Run(None, "", failure=f"{Path(args[0]).name} could not start: {exc.strerror}")
+    with proc:
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            try:
+                out, _ = proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:  # a descendant left the group and holds the pipe
+                out = b""
+            return Run(None, _text(out), True, f"{Path(args[0]).name} timed out after {timeout:g} s")
+    text = _text(out)
+    if proc.returncode < 0:
+        return Run(proc.returncode, text, failure=f"{Path(args[0]).name} crashed ({_signal_name(-proc.returncode)})")
+    return Run(proc.returncode, text)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:  # it ended just now
+        pass
+
+
+def _text(data: bytes | None) -> str:
+    return (data or b"").decode("utf-8", errors="replace")
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def abc2midi_messages(output: str) -> tuple[list[str], list[str]]:
+    """(error lines, warning lines) from abc2midi's output, e.g. 'Error in line-char 6-30 : …'.
+
+    abc2midi repeats some messages once per pass or track; each distinct line counts once.
+    """
+    lines = list(dict.fromkeys(line.strip() for line in output.splitlines()))
+    return [x for x in lines if _ERROR.match(x)], [x for x in lines if _WARNING.match(x)]
+
+
+def count_notes(path: Path) -> int:
+    """Notes sounded in a MIDI file: note_on events with velocity > 0, over all tracks."""
+    midi = mido.MidiFile(path)
+    return sum(1 for track in midi.tracks for msg in track if msg.type == "note_on" and msg.velocity > 0)
+
+
+# --- rendering one tune ---------------------------------------------------------------------------
+
+@dataclass
+class Rendered:
+    file: str
+    midi_ok: bool | str = ""    # "" when the step was not asked for
+    notes: int | str = ""
+    errors: int | str = ""
+    warnings: int | str = ""
+    score_ok: bool | str = ""
+    audio_ok: bool | str = ""
+    timed_out: bool = False
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Settings:
+    midi: bool = True
+    score: bool = True
+    audio: bool = False
+    timeout: float = 20.0
+
+
+def render_midi(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
+    """abc2midi → out_dir/{n}.mid; midi_ok when it finished, reported no errors and wrote a readable MIDI.
+
+    abc2midi exits 0 when it rendered, errors or not, and 1 when it gave up half way (say "eputc:
+    aborting because of file runaway (infinite loop)" when a tune's repeats make the MIDI file grow
+    past its limit): its half-written MIDI file is no rendering, and is not kept.
+    """
+    target = out_dir / f"{abc.stem}.mid"
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
+        out = Path(tmp).resolve() / target.name
+        run = run_program([program("abc2midi"), abc.name, "-o", str(out)], timeout, cwd=abc.parent)
+        errors, warnings = abc2midi_messages(run.output)
+        result.errors, result.warnings = len(errors), len(warnings)
+        result.timed_out |= run.timed_out
+        failure = run.failure
+        if not failure and run.returncode:
+            lines = [x.strip() for x in run.output.splitlines()
+                     if x.strip() and not re.match(r"\s*(Warning\b|writing MIDI file)", x)]
+            why = next((x for x in lines if re.search(r"\babort|\bfail", x, re.I)), lines[-1] if lines else "")
+            failure = f"abc2midi aborted (exit status {run.returncode}){': ' + why if why else ''}"
+        if failure:
+            problems.append(failure)
+        problems.extend(f"abc2midi: {e}" for e in errors[:2])
+        if len(errors) > 2:
+            problems.append(f"abc2midi: {len(errors) - 2} more error(s)")
+        notes = None
+        if out.exists() and not failure:
+            try:
+                notes = count_notes(out)
+            except Exception as exc:  # mido rejects a malformed file with various exception types
+                problems.append(f"abc2midi wrote an unreadable MIDI file ({exc})")
+            else:
+                os.replace(out, target)
+        elif not failure and not errors:
+            problems.append("abc2midi wrote no MIDI file")
+    result.notes = notes if notes is not None else 0
+    result.midi_ok = notes is not None and not errors
+
+
+def render_score(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
+    """abcm2ps -g → {n}.svg, one cropped SVG for the tune (abcm2ps names it {n}001.svg).
+
+    abcm2ps -g overflows its output buffer on very long tunes; those are typeset as pages
+    instead (-v): {n}.svg is the first page, {n}-p2.svg … the others. score_ok means a score was
+    typeset; abcm2ps's complaints about the tune go to the message.
+    """
+    run, svgs = _abcm2ps(abc, out_dir, "-g", timeout)
+    if not svgs and "buffer overflow" in run.output:
+        run, svgs = _abcm2ps(abc, out_dir, "-v", timeout)
+    result.timed_out |= run.timed_out
+    if run.failure:
+        problems.append(run.failure)
+    elif not svgs:
+        problems.append(f"abcm2ps wrote no score ({_first_problem(run.output, 'no tune found: missing X: line?')})")
+    elif run.returncode != 0:  # it typesets what it can and exits 1 on any error in the tune
+        problems.append(f"abcm2ps: {_first_problem(run.output)}")
+    result.score_ok = bool(svgs) and not run.failure
+
+
+def _abcm2ps(abc: Path, out_dir: Path, mode: str, timeout: float) -> tuple[Run, list[Path]]:
+    """Run abcm2ps in a scratch directory and move the SVG pages it wrote into out_dir."""
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
+        run = run_program([program("abcm2ps"), mode, abc.name, "-O", str(Path(tmp).resolve() / f"{abc.stem}.svg")],
+                          timeout, cwd=abc.parent)
+        pages = sorted(Path(tmp).glob("*.svg"))
+        if run.failure:
+            return run, []
+        targets = [out_dir / f"{abc.stem}.svg"] + [out_dir / f"{abc.stem}-p{i}.svg" for i in range(2, len(pages) + 1)]
+        for target in targets[1: len(pages)]:
+            if target.exists():  # an earlier rendering's pages were removed: this one is not abcrnn's
+                raise AbcrnnError(f"{target}: exists and was not written by abcrnn render; choose a new --out-dir")
+        for page, target in zip(pages, targets):
+            os.replace(page, target)
+    return run, targets[: len(pages)]
+
+
+def render_audio(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
+    """fluidsynth renders out_dir/{n}.mid with the General MIDI soundfont into out_dir/{n}.wav."""
+    midi, target = out_dir / f"{abc.stem}.mid", out_dir / f"{abc.stem}.wav"
+    if not midi.exists():
+        result.audio_ok = False
+        problems.append("no MIDI file to play")
+        return
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
+        out = Path(tmp).resolve() / target.name
+        run = run_program([program("fluidsynth"), "-ni", "-F", str(out), "-r", str(SAMPLE_RATE), soundfont(),
+                           str(midi.resolve())], timeout, cwd=tmp)
+        result.timed_out |= run.timed_out
+        ok = run.returncode == 0 and not run.failure and out.exists() and out.stat().st_size > 0
+        if ok:
+            os.replace(out, target)
+        else:
+            problems.append(run.failure or f"fluidsynth failed: {_first_problem(run.output)}")
+    result.audio_ok = ok
+
+
+def _first_problem(output: str, default: str = "no message") -> str:
+    """The first line of a program's output that reports a problem."""
+    flagged = [x.strip() for x in output.splitlines() if re.search(r"error|warning|abort|fail", x, re.I)]
+    return (flagged or [default])[0]
+
+
+def render_tune(abc: Path, settings: Settings, out_dir: Path | None = None) -> Rendered:
+    """Render one .abc file into out_dir (default: beside it); an earlier rendering's outputs go first."""
+    out_dir = abc.parent if out_dir is None else out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for suffix, wanted in ((".mid", settings.midi), (".svg", settings.score), (".wav", settings.audio)):
+        if wanted:
+            (out_dir / f"{abc.stem}{suffix}").unlink(missing_ok=True)
+    result, problems = Rendered(abc.name), []
+    try:
+        text = abc.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise AbcrnnError(f"{abc}: cannot read ({exc.strerror})") from None
+    # The renderers see a cleaned copy, alone in a scratch folder: nothing in a tune can make them read other files.
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".tune-") as scratch:
+        safe = Path(scratch) / abc.name
+        safe.write_text(renderable(text), encoding="utf-8")
+        if settings.midi:
+            render_midi(safe, out_dir, settings.timeout, result, problems)
+        if settings.score:
+            render_score(safe, out_dir, settings.timeout, result, problems)
+        if settings.audio:
+            render_audio(safe, out_dir, settings.timeout, result, problems)
+    result.message = _one_line("; ".join(problems))
+    return result
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
+
+
+# --- rendering a directory ------------------------------------------------------------------------
+
+def tune_files(directory: Path) -> list[Path]:
+    """The *.abc files of a directory, numbered ones in numeric order."""
+    def key(path: Path):
+        return (0, int(path.stem), "") if path.stem.isdigit() else (1, 0, path.stem)
+
+    return sorted((p for p in directory.glob("*.abc") if p.is_file()), key=key)
+
+
+def check_programs(settings: Settings) -> None:
+    """Fail early, with install advice, when a program the settings need is missing."""
+    if settings.midi:
+        program("abc2midi")
+    if settings.score:
+        program("abcm2ps")
+    if settings.audio:
+        program("fluidsynth")
+        soundfont()
+
+
+LEDGER = "files.tsv"  # what `abcrnn render` wrote into its output folder, so reruns replace only that
+
+
+def render_files(files: list[Path], settings: Settings, out_dir: Path, threads: int = 1,
+                 progress: bool = False) -> list[Rendered]:
+    """Render .abc files into out_dir, `threads` tunes at a time; results in the order of files.
+
+    out_dir may hold earlier renderings (listed in its files.tsv), which are replaced; a file of the
+    same name that abcrnn did not write stops the run instead of being overwritten.
+    """
+    if settings.audio and not settings.midi:
+        raise AbcrnnError("--audio needs --midi (audio is rendered from the MIDI file)")
+    for f in files:
+        if not f.is_file():
+            raise AbcrnnError(f"{f}: no such tune file")
+    stems = [f.stem for f in files]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice:
+        raise AbcrnnError(f"{twice[0]}.abc: given twice (tunes rendered into one folder need different names)")
+    check_programs(settings)
+    suffixes = [suffix for suffix, wanted in ((".mid", settings.midi), (".svg", settings.score),
+                                              (".wav", settings.audio)) if wanted]
+    names = [f"{stem}{suffix}" for stem in stems for suffix in suffixes]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    claim_folder(out_dir, [*names, LEDGER], LEDGER, "abcrnn render")
+    write_tsv(out_dir / LEDGER, [{"file": n} for n in names], ["file"])  # first: a killed run still owns them
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        jobs = pool.map(lambda f: render_tune(f, settings, out_dir), files)
+        results = list(tqdm(jobs, total=len(files), desc="rendering", unit="tune",
+                            disable=None if progress else True, file=sys.stderr))
+    pages = sorted(p.name for stem in stems for p in out_dir.glob(f"{stem}-p*.svg"))
+    write_tsv(out_dir / LEDGER, [{"file": n} for n in [*names, *pages]], ["file"])
+    return results

@@ -1,0 +1,270 @@
+"""Fast CPU training for the vanilla RNN and the GRU: `FusedRNN` and `FusedGRU`.
+
+On the CPU torch fuses only nn.LSTM (oneDNN's RNN primitive; `aten::mkldnn_rnn_layer` refuses the
+tanh-RNN and GRU modes, and there is no other fused RNN or GRU kernel for the CPU). nn.RNN and nn.GRU
+run generic per-step composite kernels, several small autograd-recorded ops a step forward and more
+backward, which made them slower per character than the LSTM although they compute less.
+
+`FusedRNN` and `FusedGRU` subclass nn.RNN and nn.GRU: the same parameters (names, shapes,
+initialisation), so state_dicts and checkpoints are interchangeable. Only `forward` is overridden, for
+a plain 3-D tensor of at least MIN_STEPS (16) steps on the CPU (batch_first or not, training and
+evaluation); packed sequences and single steps (as sampling uses), unbatched input, bidirectional or
+bias-free layers, autocast and other devices go to torch's own implementation. State in and out is
+torch's: h of shape (layers, batch, hidden). Dropout goes between layers, in training mode only, as
+in torch.
+
+How:
+
+* the input projection of a whole window is one matrix product per layer, x W_ih^T + b, recorded by
+  autograd as usual; for a one-hot first-layer input (the character input) the same numbers come from
+  a row lookup in W_ih^T + b, which at batch 32 is about 4 times faster, forward and backward, than the
+  product with all the zeros (it saved 18% of a GRU training step at batch 32, 1 thread);
+* the time loop is a custom autograd.Function. Forward runs a handful of in-place ops per step on
+  preallocated buffers (RNN: addmm_, sigmoid_; GRU: addmm_, sigmoid_, addcmul_, sigmoid_, lerp), with
+  the per-step views made by one unbind per buffer;
+* its hand-written backward walks back through time with 2 (RNN: addmm_, mul_) or 3 (GRU: mul,
+  addcmul_, addmm_) ops a step: the elementwise factors of all gate derivatives are computed for the
+  whole window at once before the loop, and the weight gradient is ONE matrix product over all steps
+  after it, dW_hh = sum_t dpre_t^T h_{t-1};
+* tanh is computed as 2 sigmoid(2a) - 1, folded into the recurrence (the loop tracks (h + 1) / 2, see
+  the comments): torch's tanh goes through MKL's vector math, which on this CPU took 3 times as long as
+  sigmoid at 32x150 and, with 2 threads, about 1 ms instead of 2 us for 150 numbers whenever the other
+  core was busy (it enters a parallel region). The results equal torch's to float32 rounding;
+* the loops run in inference mode, whose ops skip autograd's bookkeeping (about 10% of a batch-1 step),
+  with torch's thread count. Switching to one thread around each loop (torch.set_num_threads, which
+  rebuilds thread pools) cost more than it saved, except at batch 32 on a heavily loaded machine.
+
+What is left per step is the price of a torch op called from Python (about 1.3 us, 0.85 us per view)
+and MKL's small matrix-vector products (about 7 us for 150x450 on this CPU). That is why at batch 1 the
+GRU (8 ops, 13 views and 2 of those products a step) stays slower than oneDNN's LSTM, which runs its
+whole loop in C++; the RNN (4 ops, 3 views, 2 products of 150x150) is faster.
+
+The measured rates (`training_rates`) are in the docstring of that function.
+"""
+
+from __future__ import annotations
+
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+# --- the time loops ------------------------------------------------------------------------------
+
+def _two_u_minus_one(u: torch.Tensor) -> None:
+    """u <- 2 u - 1 in place, in one pass."""
+    torch.add(u.new_full((), -1.0), u, alpha=2, out=u)
+
+
+class _RNNLoop(torch.autograd.Function):
+    """h_t = act(xp_t + h_{t-1} W_hh^T) for t = 0 .. T-1, xp holding x W_ih^T + b_ih + b_hh.
+
+    xp: (T, B, H) time-major (any strides); h0: (B, H); w_hh: (H, H). Returns out: (T, B, H), contiguous.
+    """
+
+    @staticmethod
+    def forward(ctx, xp, h0, w_hh, relu: bool):
+        out = xp.new_empty(xp.shape)
+        if relu:
+            out.copy_(xp)
+            h, w_t, act = h0, w_hh.t(), torch.relu_
+        else:
+            # tanh(a) = 2 sigmoid(2a) - 1. In s = (h + 1) / 2 the step is
+            # s_t = sigmoid(2 (xp_t - W_hh 1) + s_{t-1} (4 W_hh^T)), and h = 2 s - 1 after the loop.
+            torch.add(w_hh.sum(1) * -2, xp, alpha=2, out=out)
+            h, w_t, act = (h0 + 1) / 2, w_hh.t() * 4, torch.sigmoid_
+        with torch.inference_mode():
+            for row in out.unbind(0):
+                h = act(row.addmm_(h, w_t))
+        if not relu:
+            _two_u_minus_one(out)
+        ctx.relu = relu
+        ctx.save_for_backward(out, h0, w_hh)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dout):
+        out, h0, w_hh = ctx.saved_tensors
+        # the activation's derivative at every step, for the whole window at once
+        if ctx.relu:
+            dact = (out > 0).to(out.dtype)
+        else:
+            dact = torch.addcmul(out.new_ones(()), out, out, value=-1)  # 1 - h^2
+        # dpre_t = (dout_t + dpre_{t+1} W_hh) * dact_t, built in place over a copy of dout
+        dpre = dout.clone(memory_format=torch.contiguous_format)
+        rows, facs = dpre.unbind(0), dact.unbind(0)
+        rows[-1].mul_(facs[-1])
+        with torch.inference_mode():
+            for t in range(len(rows) - 1, 0, -1):
+                rows[t - 1].addmm_(rows[t], w_hh).mul_(facs[t - 1])
+        dh0 = dpre[0] @ w_hh if ctx.needs_input_grad[1] else None
+        dw = None
+        if ctx.needs_input_grad[2]:  # sum over t of dpre_t^T h_{t-1}
+            dw = torch.addmm(dpre[0].t() @ h0, dpre[1:].flatten(0, 1).t(), out[:-1].flatten(0, 1))
+        return dpre, dh0, dw, None
+
+
+class _GRULoop(torch.autograd.Function):
+    """torch's GRU recurrence over a window, xp holding x W_ih^T + b_ih (gate order r, z, n):
+
+        r, z = sigmoid(xp_rz + h W_hrz^T + b_hrz),  n = tanh(xp_n + r * (h W_hn^T + b_hn)),
+        h' = (1 - z) n + z h = lerp(n, h, z).
+
+    xp: (T, B, 3H) time-major (any strides); h0: (B, H); w_hh: (3H, H); b_hh: (3H,).
+    Returns out: (T, B, H), contiguous.
+    """
+
+    @staticmethod
+    def forward(ctx, xp, h0, w_hh, b_hh):
+        T, B, G = xp.shape
+        H = G // 3
+        # In u = (h + 1) / 2, with tanh(a) = 2 sigmoid(2a) - 1:
+        #   gh = h W_hh^T + b_hh = u (2 W_hh^T) + (b_hh - W_hh 1),
+        #   s = sigmoid(2 xp_n + 2 r gh_n), n = 2 s - 1,  u' = lerp(s, u, z), h' = 2 u' - 1.
+        b, w_t, u = b_hh - w_hh.sum(1), w_hh.t() * 2, (h0 + 1) / 2
+        # gh: b (r and z parts plus xp's); each step's matrix product adds into it in place, then the r and z
+        # gates replace their pre-activations. Kept for backward: r, z and gh_n.
+        gh = xp.new_empty(T, B, G)
+        torch.add(xp[..., :2 * H], b[:2 * H], out=gh[..., :2 * H])
+        gh[..., 2 * H:] = b[2 * H:]
+        # n: starts as 2 xp_n, the step adds 2 r gh_n in place and takes the sigmoid (s)
+        n = torch.mul(xp[..., 2 * H:], 2, out=xp.new_empty(T, B, H))
+        out = xp.new_empty(T, B, H)
+        views = zip(gh.unbind(0), gh[..., :2 * H].unbind(0), gh[..., :H].unbind(0),
+                    gh[..., H:2 * H].unbind(0), gh[..., 2 * H:].unbind(0), n.unbind(0), out.unbind(0))
+        with torch.inference_mode():
+            for gh_t, rz_t, r_t, z_t, ghn_t, s_t, u_t in views:
+                gh_t.addmm_(u, w_t)
+                rz_t.sigmoid_()
+                s_t.addcmul_(r_t, ghn_t, value=2).sigmoid_()
+                u = torch.lerp(s_t, u, z_t, out=u_t)
+        _two_u_minus_one(out)
+        _two_u_minus_one(n)
+        ctx.save_for_backward(out, h0, w_hh, gh, n)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dout):
+        out, h0, w_hh, gh, n = ctx.saved_tensors
+        T, B, H = out.shape
+        r, z, ghn = gh[..., :H], gh[..., H:2 * H], gh[..., 2 * H:]
+        # With dh_t the gradient reaching h_t, the gradient of gh_t = h_{t-1} W_hh^T + b_hh is
+        # dh_t * [c_r, c_z, c_n] (dh_t the same for each gate), its factors known for all steps at once:
+        #   c_a = (1 - z)(1 - n^2) (at tanh's input),  c_n = c_a r,
+        #   c_r = c_a gh_n r (1 - r) = (c_n - c_n r) gh_n,  c_z = (h_{t-1} - n) z (1 - z);
+        # and dh_{t-1} = dout_{t-1} + dh_t z_t + dgh_t W_hh.
+        coef = out.new_empty(T, B, 3 * H)
+        c_r, c_z, c_n = coef[..., :H], coef[..., H:2 * H], coef[..., 2 * H:]
+        one_minus_z = torch.rsub(z, 1)
+        c_a = torch.addcmul(out.new_ones(()), n, n, value=-1).mul_(one_minus_z)
+        torch.mul(c_a, r, out=c_n)
+        torch.addcmul(c_n, c_n, r, value=-1, out=c_r).mul_(ghn)
+        torch.sub(out[:-1], n[1:], out=c_z[1:])
+        torch.sub(h0, n[0], out=c_z[0])
+        c_z.mul_(z).mul_(one_minus_z)
+        dgh = out.new_empty(T, B, 3 * H)
+        dh = dout.clone(memory_format=torch.contiguous_format)
+        coef_l, dgh_l, dgh3_l = coef.view(T, B, 3, H).unbind(0), dgh.unbind(0), dgh.view(T, B, 3, H).unbind(0)
+        dh_l, dh1_l, z_l = dh.unbind(0), dh.unsqueeze(2).unbind(0), z.unbind(0)
+        with torch.inference_mode():
+            for t in range(T - 1, 0, -1):
+                torch.mul(coef_l[t], dh1_l[t], out=dgh3_l[t])
+                dh_l[t - 1].addcmul_(dh_l[t], z_l[t]).addmm_(dgh_l[t], w_hh)
+        torch.mul(coef_l[0], dh1_l[0], out=dgh3_l[0])
+        dh0 = torch.addcmul(dgh[0] @ w_hh, dh[0], z[0]) if ctx.needs_input_grad[1] else None
+        dw = db = None
+        if ctx.needs_input_grad[2]:  # sum over t of dgh_t^T h_{t-1}
+            dw = torch.addmm(dgh[0].t() @ h0, dgh[1:].flatten(0, 1).t(), out[:-1].flatten(0, 1))
+        if ctx.needs_input_grad[3]:
+            db = dgh.sum((0, 1))
+        # the input projection's gradient: r and z as gh's, n without the factor r
+        torch.mul(dh, c_a, out=dgh[..., 2 * H:])
+        return dgh, dh0, dw, db
+
+
+# --- the modules ---------------------------------------------------------------------------------
+
+# Shorter windows (sampling's one step at a time) go to torch's implementation: the fast path's setup
+# per call and layer (about 0.15 ms at batch 1, 1 thread) outweighs what it saves on a few steps. With
+# gradients it broke even at 4-8 steps, in inference at 8-30.
+MIN_STEPS = 16
+
+
+def _fast_path_applies(module: nn.RNNBase, input) -> bool:
+    return (isinstance(input, torch.Tensor) and input.dim() == 3 and input.device.type == "cpu"
+            and input.size(1 if module.batch_first else 0) >= MIN_STEPS
+            and input.size(0 if module.batch_first else 1) > 0
+            and module.bias and not module.bidirectional and module.proj_size == 0
+            and not torch.is_autocast_enabled("cpu"))
+
+
+def one_hot_indices(x: torch.Tensor) -> torch.Tensor | None:
+    """The indices of the ones if every row of x (along the last axis) is one-hot, else None."""
+    if x.requires_grad or not x.is_floating_point() or x.size(-1) < 2:
+        return None
+    if int(x.count_nonzero()) != x.numel() // x.size(-1) or not bool((x.sum(-1) == 1).all()):
+        return None  # each row has one nonzero summing to 1: it is 1
+    return x.argmax(-1)
+
+
+def _input_projection(xs: torch.Tensor, w_ih: torch.Tensor, bias: torch.Tensor, first: bool) -> torch.Tensor:
+    """xs W_ih^T + bias. For the first layer's input, when it is one-hot (the character input), the same
+    numbers come from a row lookup in W_ih^T + bias: forward and backward about 4 times faster than the
+    matrix product, which multiplies by all the zeros (batch 32, chunk 200, one-hot 90 to 450)."""
+    idx = one_hot_indices(xs) if first else None
+    if idx is None:
+        return F.linear(xs, w_ih, bias)
+    return (w_ih.t() + bias).index_select(0, idx.flatten()).view(*idx.shape, -1)
+
+
+def _run_layers(module: nn.RNNBase, input: torch.Tensor, hx: torch.Tensor | None, layer_fn):
+    """(output, h_n) of module's layers, `layer_fn(weights, xs, h0, first) -> out` running one layer over
+    xs (time-major) from h0; checks and conventions as nn.RNN's and nn.GRU's."""
+    batch = input.size(0) if module.batch_first else input.size(1)
+    if hx is None:
+        hx = input.new_zeros(module.num_layers, batch, module.hidden_size)
+    elif hx.dim() != 3:
+        raise RuntimeError(f"For batched 3-D input, hx should also be 3-D but got {hx.dim()}-D tensor")
+    module.check_forward_args(input, hx, None)
+    xs = input.transpose(0, 1) if module.batch_first else input
+    finals = []
+    for layer in range(module.num_layers):
+        if layer > 0 and module.dropout > 0 and module.training:
+            xs = F.dropout(xs, module.dropout, training=True)
+        weights = [getattr(module, f"{name}_l{layer}")
+                   for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        xs = layer_fn(weights, xs, hx[layer], layer == 0)
+        finals.append(xs[-1])
+    return (xs.transpose(0, 1) if module.batch_first else xs), torch.stack(finals)
+
+
+class FusedRNN(nn.RNN):
+    """nn.RNN (tanh or relu) with a fast CPU forward and backward; parameters identical to nn.RNN's."""
+
+    def forward(self, input, hx=None):
+        if not _fast_path_applies(self, input):
+            return super().forward(input, hx)
+        relu = self.nonlinearity == "relu"
+
+        def layer(weights, xs, h0, first):
+            w_ih, w_hh, b_ih, b_hh = weights
+            return _RNNLoop.apply(_input_projection(xs, w_ih, b_ih + b_hh, first), h0, w_hh, relu)
+
+        return _run_layers(self, input, hx, layer)
+
+
+class FusedGRU(nn.GRU):
+    """nn.GRU with a fast CPU forward and backward; parameters identical to nn.GRU's."""
+
+    def forward(self, input, hx=None):
+        if not _fast_path_applies(self, input):
+            return super().forward(input, hx)
+
+        def layer(weights, xs, h0, first):
+            w_ih, w_hh, b_ih, b_hh = weights
+            return _GRULoop.apply(_input_projection(xs, w_ih, b_ih, first), h0, w_hh, b_hh)
+
+        return _run_layers(self, input, hx, layer)
