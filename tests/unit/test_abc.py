@@ -6,8 +6,9 @@ from fractions import Fraction
 import pytest
 from abc_examples import ARGMAX, ONEILLS, tune
 
-from abcrnn.notation.tunes import (bar_check, body, header_complete, header_fields, header_text, join_tagged, meter_length,
-                        note_letters, split_tagged, strip_comment, unit_length)
+from abcrnn.notation.bars import bar_check
+from abcrnn.notation.tunes import (body, header_complete, header_fields, header_text, join_tagged, meter_length,
+                                   note_letters, split_tagged, strip_comment, unit_length)
 
 # --- comments ------------------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ from abc_examples import ARGMAX, ONEILLS, tune
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abcrnn.notation.tunes import bar_check, body, join_tagged
+from abcrnn.notation.bars import bar_check
+from abcrnn.notation.tunes import body, join_tagged
 from abcrnn.commands.cli import main as cli
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv, write_text, write_tsv

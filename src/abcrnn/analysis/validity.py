@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from abcrnn.notation.tunes import bar_check, header_complete
+from abcrnn.notation.bars import bar_check
+from abcrnn.notation.tunes import header_complete
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import number, read_tsv
 from abcrnn.analysis.novelty import CopyFinder, novelty, repetition

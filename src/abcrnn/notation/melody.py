@@ -26,7 +26,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from abcrnn.notation.tunes import BarReader, header_fields, meter_length, read_body
+from abcrnn.notation.bars import BarReader, read_body
+from abcrnn.notation.grammar import ACCIDENTAL, NOTE_LETTER, OCTAVE, BarLine
+from abcrnn.notation.tunes import header_fields, meter_length
 
 LETTER_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 LETTER_FIFTHS = {"F": -1, "C": 0, "G": 1, "D": 2, "A": 3, "E": 4, "B": 5}
@@ -43,7 +45,7 @@ SAME_PART = 0.8  # sections whose notes agree this much are one part written out
 
 _KEY = re.compile(r"^\s*([A-Ga-g])([#b]?)\s*([A-Za-z]*)")
 _KEY_ACCIDENTAL = re.compile(r"(\^{1,2}|_{1,2}|=)([A-Ga-g])")
-_PITCH = re.compile(r"(\^{1,2}|_{1,2}|=)?([A-Ga-g])([',]*)")
+_PITCH = re.compile(rf"({ACCIDENTAL})?({NOTE_LETTER})({OCTAVE})")
 _ALTER = {"^": 1, "^^": 2, "_": -1, "__": -2, "=": 0}
 
 
@@ -177,7 +179,7 @@ class NoteReader(BarReader):
     def __init__(self, key: Key, meter, unit, unit_given):
         super().__init__(meter, unit, unit_given)
         self.key, self.notes, self.lines, self.sharps = key, [], [], {}
-        self.tie = self.last_pitched = False
+        self.tied = self.last_pitched = False
 
     def close_bar(self, line: str) -> None:
         super().close_bar(line)
@@ -189,11 +191,8 @@ class NoteReader(BarReader):
             self.key = parse_key(value)
         super().field(key, value)
 
-    def _step(self, s: str, i: int) -> int:
-        if s[i] == "-":
-            self.tie = True
-            return i + 1
-        return super()._step(s, i)
+    def tie(self) -> None:
+        self.tied = True
 
     def pitch(self, accidental: str, letter: str, octaves: str) -> int:
         octave = (1 if letter.islower() else 0) + octaves.count("'") - octaves.count(",")
@@ -203,23 +202,23 @@ class NoteReader(BarReader):
         alter = self.sharps.get((name, octave), self.key.signature.get(name, 0))
         return 60 + 12 * octave + LETTER_PC[name] + alter
 
-    def add(self, duration: Fraction, token: str = "") -> None:
+    def add(self, duration: Fraction, text: str = "", lexeme=None) -> None:
         before, overlay = self.length, self.overlay
-        super().add(duration, token)
+        super().add(duration, text, lexeme)
         self.last_pitched = False
-        if overlay or token[:1] in ("z", "x"):
-            self.tie = False
+        if overlay or text[:1] in ("z", "x"):
+            self.tied = False
             return
-        pitches = [self.pitch(*m) for m in _PITCH.findall(token.split("]")[0])]
+        pitches = [self.pitch(*m) for m in _PITCH.findall(text.split("]")[0])]
         if not pitches:
             return
         self.last_pitched = True
         pitch, length = max(pitches), self.length - before
-        if self.tie and self.notes and self.notes[-1][0] == pitch:
+        if self.tied and self.notes and self.notes[-1][0] == pitch:
             self.notes[-1][1] += length
         else:
             self.notes.append([pitch, length, len(self.bars), before])
-        self.tie = False
+        self.tied = False
 
     def broken(self, run: str) -> None:
         before = self.length
@@ -242,17 +241,6 @@ def read_melody(tune: str) -> Melody:
 
 # --- parts ----------------------------------------------------------------------------------------
 
-def _ending(line: str) -> int | None:
-    """The ending a bar line opens: '|1' → 1, ':|2' → 2, '| [2' → 2; None for none."""
-    m = re.search(r"(\d+)", line)
-    return int(m.group(1)) if m else None
-
-
-def _closes_section(line: str) -> bool:
-    bare = re.sub(r"[\s\[]*\d.*$", "", line)
-    return bare not in ("|", "")
-
-
 def sections(melody: Melody) -> list[Section]:
     """The tune's sections: split at section lines (||, |], |:, :|, ::). A section that a second
     (or later) ending opens is that ending of the section before and adds no bars to it; a pickup
@@ -262,9 +250,9 @@ def sections(melody: Melody) -> list[Section]:
     opened_by = ""
     for k, bar in enumerate(melody.bars):
         current.append(k)
-        if _closes_section(bar.line) or k == len(melody.bars) - 1:
+        if BarLine(bar.line).section or k == len(melody.bars) - 1:
             if any(melody.bars[b].music for b in current):
-                later = (_ending(opened_by) or 0) >= 2
+                later = (BarLine(opened_by).ending or 0) >= 2
                 raw.append((current, ":|" in bar.line or "::" in bar.line, later))
             current, opened_by = [], bar.line
     out: list[Section] = []

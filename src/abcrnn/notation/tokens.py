@@ -33,7 +33,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from abcrnn.notation.tunes import END, START, _multiplier
+from abcrnn.notation import grammar
+from abcrnn.notation.tunes import END, START
 
 __all__ = [
     "END",
@@ -62,14 +63,14 @@ MAX_QUOTED = 8       # characters inside "…" for a chord symbol to be one toke
 MAX_VALUE = 24       # characters of a whole field value (and inside an inline field)
 
 _TAG = f"{re.escape(START)}|{re.escape(END)}"
-_PITCH = r"(?:\^{1,2}|_{1,2}|=)?[A-Ga-g][',]*"
-_DURATION = r"\d+(?:/+\d*)?|/+\d*"
-_ENDING_NUMBER = r"\d+(?:[,-]\d+)*"
-_BAR = rf":{{0,3}}\[?\|{{1,2}}\]?:{{0,3}}(?:{_ENDING_NUMBER})?|:{{2,3}}"
-_ENDING = rf"\[{_ENDING_NUMBER}"
-_TUPLET = r"\(\d+(?::\d*){0,2}"
-_BROKEN = r">{1,3}|<{1,3}"
-_INLINE = rf"\[[A-Za-z]:[^\]\n]{{0,{MAX_VALUE}}}\]"
+# The marks of ABC music are grammar.py's; what is one token beyond them is this module's choice.
+_PITCH = grammar.PITCH
+_DURATION = grammar.DURATION
+_BAR = grammar.BAR
+_ENDING = grammar.ENDING
+_TUPLET = grammar.TUPLET
+_BROKEN = grammar.BROKEN
+_INLINE = rf"\[[A-Za-z]:[^\]\n]{{0,{MAX_VALUE}}}\]"  # a short inline field
 _QUOTED = rf'"[^"\n]{{0,{MAX_QUOTED}}}"'
 _DECORATION = r"![^!|\n]{1,20}!|\+[A-Za-z][A-Za-z.]{1,15}\+"
 
@@ -140,20 +141,16 @@ def _field(line: str, out: list[str]) -> None:
 
 # --- what a token is -----------------------------------------------------------------------------
 
-def _full(pattern: str):
-    return re.compile(rf"(?:{pattern})\Z").match
-
-
-_is_bar = _full(_BAR)
-_is_ending = _full(rf"{_ENDING}|:{{0,3}}\[?\|{{1,2}}\]?:{{0,3}}{_ENDING_NUMBER}")
-_is_duration = _full(_DURATION)
-_is_pitch = _full(_PITCH)
-_is_tuplet = _full(_TUPLET)
-_is_broken = _full(_BROKEN)
-_is_field_key = _full(r"[A-Za-z+]:")
-_is_inline = _full(_INLINE)
-_is_quoted = _full(_QUOTED)
-_is_decoration = _full(_DECORATION)
+_is_bar = grammar.full(_BAR)
+_is_ending = grammar.full(rf"{_ENDING}|:{{0,3}}\[?\|{{1,2}}\]?:{{0,3}}{grammar.ENDING_NUMBER}")
+_is_duration = grammar.full(_DURATION)
+_is_pitch = grammar.full(_PITCH)
+_is_tuplet = grammar.full(_TUPLET)
+_is_broken = grammar.full(_BROKEN)
+_is_field_key = grammar.full(r"[A-Za-z+]:")
+_is_inline = grammar.full(_INLINE)
+_is_quoted = grammar.full(_QUOTED)
+_is_decoration = grammar.full(_DECORATION)
 
 
 def is_tag(token: str) -> bool:
@@ -180,8 +177,7 @@ def duration_multiplier(token: str) -> Fraction:
     """How many L: units a duration token stands for: '3/2' → 3/2, '/' → 1/2, '//' → 1/4, '2' → 2."""
     if not is_duration(token):
         raise ValueError(f"not a duration token: {token!r}")
-    digits = re.match(r"\d*", token).group()
-    return _multiplier(digits, token[len(digits):])
+    return grammar.multiplier(token)
 
 
 def is_pitch(token: str) -> bool:
