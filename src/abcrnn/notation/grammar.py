@@ -47,8 +47,12 @@ ENDING = rf"\[{ENDING_NUMBER}"  # [1, [2: an ending that stands apart from its b
 TUPLET = r"\(\d+(?::\d*){0,2}"  # (3  (3:2  (3:2:3
 BROKEN = r">{1,3}|<{1,3}"
 INLINE_FIELD = r"\[([A-Za-z]):([^\]\n]*)\]"
-# A chord symbol as abc2midi and abcm2ps understand it: a root A-G, a quality, an added bass note.
-CHORD_SYMBOL = r'"[A-G][#b]?(?:maj|min|mi|m|dim|aug|sus|add|\+|o)?[0-9]{0,2}(?:/[A-G][#b]?)?"'
+# A chord symbol as abc2midi and abcm2ps understand it: a root A-G, a chord name abc2midi knows, and an
+# added bass note ("Am", "D7/F#"); abc2midi stops with an error at any other name ("Cmin", "C2").
+CHORD_NAMES = ("", "m", "7", "m7", "maj7", "M7", "dim", "dim7", "aug", "aug7", "sus", "sus4", "sus2", "7sus4", "6",
+               "m6", "9", "m9", "maj9", "11", "m7b5", "+", "5")
+CHORD_SYMBOL = rf'"[A-G][#b]?(?:{"|".join(re.escape(n) for n in sorted(CHORD_NAMES, key=len, reverse=True))})' \
+               r'(?:/[A-G][#b]?)?"'
 # Spans the readers skip: annotations and chord symbols, decorations, grace notes (opener: closer).
 SPANS = {'"': '"', "!": "!", "{": "}"}
 LONGEST_DECORATION = 40  # a !…! over this many characters (or holding a |) is no decoration
@@ -155,13 +159,14 @@ def lex(line: str) -> list[Lexeme]:
     """The lexemes of one line of music (a field line, a comment or a tag is no line of music)."""
     out, i, n = [], 0, len(line)
     while i < n:
-        lexeme = _lexeme(line, i)
+        lexeme = lexeme_at(line, i)
         out.append(lexeme)
         i = lexeme.end
     return out
 
 
-def _lexeme(s: str, i: int) -> Lexeme:
+def lexeme_at(s: str, i: int) -> Lexeme:
+    """The lexeme that starts at s[i]."""
     c = s[i]
     if c in SPANS:
         end = s.find(SPANS[c], i + 1)
