@@ -58,9 +58,11 @@ def variant_label(keep: frozenset[str] | None) -> str:
 
 
 def drop_fields(kept: list[Tune], keep: frozenset[str] | None) -> list[Tune]:
-    """The kept tunes with only the wanted field lines; each tune's `removed` says what went."""
+    """The kept tunes with only the wanted field lines; each tune's `removed` says what went. The
+    lines that shape the music (STRUCTURE_FIELDS: V:, P:, U:, m:, K:, M:, L:) stay, listed or not."""
     if keep is None:
         return kept
+    keep = keep | STRUCTURE_FIELDS
     out = []
     for tune in kept:
         text, removed = keep_fields(tune.text, keep)
