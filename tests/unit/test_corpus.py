@@ -464,3 +464,13 @@ def test_header_fields_never_drop_the_fields_that_shape_the_music(capsys, tmp_pa
     assert tunes[0] == whole[0].replace("N:a note\n+:that runs on\n+:over three lines\n", "")
     assert tunes[0].count("V:") == 6 and "U:T=!trill!" in tunes[0] and "P:AB" in tunes[0]
     assert rows[0]["removed"] == "N:3" and report[-1]["removed_field_lines"] == "3"
+
+
+def test_a_bad_byte_is_counted_and_the_other_tunes_keep_their_text(capsys, tmp_path):
+    src = tmp_path / "mixed.abc"
+    src.write_bytes("X:1\nT:Café\nK:G\nGABc|\n\nX:2\nT:Emoji 🎻\nK:D\ndefg|\n\n".encode()
+                    + b"X:3\nT:Bad\nK:A\nAB\xffcd|\n")
+    code, err, tunes, rows, report = corpus(capsys, tmp_path, "--source", str(src))
+    assert code == 0, err
+    assert [r["title"] for r in rows] == ["Café", "Emoji 🎻"]
+    assert report[0]["dropped_unreadable"] == "1" and report[0]["read"] == "3"
