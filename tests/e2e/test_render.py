@@ -54,6 +54,18 @@ def test_broken_tune_is_invalid_with_its_message(tmp_path):
     assert "missing X: field" in no_x.message and "\n" not in no_x.message
 
 
+
+@needs_abc
+@pytest.mark.parametrize("name", ["-v.abc", "--help.abc", "-O x.abc"])
+def test_a_file_name_is_never_read_as_a_flag(tmp_path, name):
+    """abcm2ps read a tune file named `-v.abc` as its -v option ("Unknown flag", no score)."""
+    shutil.copy(DATA / "valid.abc", tmp_path / name)
+    result = render_tune(tmp_path / name, Settings(timeout=20), tmp_path / "out")
+    stem = name[:-4]
+    assert (result.midi_ok, result.notes, result.score_ok, result.message) == (True, 16, True, "")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{stem}.mid", f"{stem}.svg"]
+
+
 RUNAWAY = ("X:1\nT:Repeats without end\nM:4/4\nL:1/16\nP:((((A9)9)9)9)9\nK:G\nP:A\n"
            + "|".join(["ABcd efga"] * 20) + "|\n")  # part A 59049 times: past abc2midi's limit on a MIDI file
 

@@ -129,6 +129,18 @@ def test_test_header_prime_is_a_real_test_tune_header():
     assert make_primes(f"{START}\nX:5\n", 1, 0) == [f"{START}\nX:5\n"]
 
 
+
+def test_a_prime_holding_end_is_refused(checkpoint, tmp_path, capsys):
+    """Sampling went on past a prime's own <end>: a prime is the start of a tune, so it is refused."""
+    with pytest.raises(AbcrnnError, match="--prime: .*<end>"):
+        make_primes("X:1\\nT:Done\\nK:G\\nGABc|\\n<end>\\n", 2, 0)
+    argv = ["sample", "--checkpoint", str(checkpoint), "--prime", "X:1\\nK:G\\nabc|<end>", "--out-dir",
+            str(tmp_path / "s")]
+    assert cli(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "<end>" in err and not (tmp_path / "s").exists()
+
+
 def test_token_mode_stops_at_end_symbol():
     vocab = Vocab.build(join_tagged([TUNE]), tags="token")
     model = random_model(vocab)

@@ -120,6 +120,11 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+def _as_path(abc: Path) -> str:
+    """The tune's file name as a renderer run in its folder must get it: `./-v.abc`, never a flag."""
+    return f"./{abc.name}"
+
+
 def abc2midi_messages(output: str) -> tuple[list[str], list[str]]:
     """(error lines, warning lines) from abc2midi's output, e.g. 'Error in line-char 6-30 : …'.
 
@@ -168,7 +173,7 @@ def render_midi(abc: Path, out_dir: Path, timeout: float, result: Rendered, prob
     target = out_dir / f"{abc.stem}.mid"
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
         out = Path(tmp).resolve() / target.name
-        run = run_program([program("abc2midi"), abc.name, "-o", str(out)], timeout, cwd=abc.parent)
+        run = run_program([program("abc2midi"), _as_path(abc), "-o", str(out)], timeout, cwd=abc.parent)
         errors, warnings = abc2midi_messages(run.output)
         result.errors, result.warnings = len(errors), len(warnings)
         result.timed_out |= run.timed_out
@@ -220,7 +225,7 @@ def render_score(abc: Path, out_dir: Path, timeout: float, result: Rendered, pro
 def _abcm2ps(abc: Path, out_dir: Path, mode: str, timeout: float) -> tuple[Run, list[Path]]:
     """Run abcm2ps in a scratch directory and move the SVG pages it wrote into out_dir."""
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
-        run = run_program([program("abcm2ps"), mode, abc.name, "-O", str(Path(tmp).resolve() / f"{abc.stem}.svg")],
+        run = run_program([program("abcm2ps"), mode, _as_path(abc), "-O", str(Path(tmp).resolve() / f"{abc.stem}.svg")],
                           timeout, cwd=abc.parent)
         pages = sorted(Path(tmp).glob("*.svg"))
         if run.failure:

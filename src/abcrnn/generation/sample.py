@@ -178,6 +178,8 @@ def make_primes(mode: str, n: int, seed: int, test_path: str | Path | None = Non
         headers = _test_headers(test_path)
         return [f"{START}\n{headers[random.Random(seed + i).randrange(len(headers))]}\n" for i in range(n)]
     text = mode.replace("\\n", "\n")
+    if END in text:
+        raise AbcrnnError(f"--prime: holds {END}, which ends a tune; a prime is the start of one (sample.prime)")
     if not text.startswith(START):
         text = f"{START}\n{text}"
     return [text] * n
