@@ -2,7 +2,9 @@
 
 abc2midi exits 0 even when it reports errors and writes a MIDI file even for a tune without notes,
 so its messages are parsed and the notes counted in the MIDI. A program that crashes or runs past
-the timeout marks only that tune invalid. Program names can be overridden with the environment
+the timeout marks only that tune invalid. Tunes are untrusted, so what they make is capped: a
+recording plays at most the first MAX_AUDIO_S seconds (the gallery's recordings too), a score keeps
+at most MAX_SCORE_PAGES pages, and render.tsv's `cut` column says what was left out. Program names can be overridden with the environment
 variables ABCRNN_ABC2MIDI, ABCRNN_ABCM2PS and ABCRNN_FLUIDSYNTH (and the soundfont with
 ABCRNN_SOUNDFONT).
 """
@@ -37,7 +39,13 @@ PROGRAMS = {  # program: (environment variable, default, Debian packages)
 SOUNDFONTS = ("/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2",
               "/usr/share/sounds/sf2/default-GM.sf2")
 SAMPLE_RATE = 22050
-RENDER_COLUMNS = ["file", "midi_ok", "notes", "errors", "warnings", "score_ok", "audio_ok", "timed_out", "message"]
+# Caps on what one tune makes, shared by `abcrnn render` and the gallery: a 2 kB tune at `Q:1/8=1`
+# plays for 34 minutes (a 181 MB WAV), `A99999|` for hours, and 50,000 notes fill hundreds of pages.
+MAX_AUDIO_S = 180  # a recording plays at most the first 3 minutes of a tune (at most 16 MB of WAV)
+MAX_SCORE_PAGES = 20  # a score keeps at most its first 20 SVG pages
+CLIP_TEMPO = 500_000  # microseconds per beat in a clipped MIDI copy
+RENDER_COLUMNS = ["file", "midi_ok", "notes", "errors", "warnings", "score_ok", "audio_ok", "timed_out", "cut",
+                  "message"]
 MESSAGE_CHARS = 300
 
 _ERROR = re.compile(r"^\s*Error\b")
@@ -152,6 +160,7 @@ class Rendered:
     score_ok: bool | str = ""
     audio_ok: bool | str = ""
     timed_out: bool = False
+    cut: str = ""               # what the caps left out: "audio: the first 180 s of 2048 s; score: …"
     message: str = ""
 
 
@@ -202,16 +211,20 @@ def render_midi(abc: Path, out_dir: Path, timeout: float, result: Rendered, prob
     result.midi_ok = notes is not None and not errors
 
 
-def render_score(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
+def render_score(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str],
+                 cuts: list[str] | None = None) -> None:
     """abcm2ps -g → {n}.svg, one cropped SVG for the tune (abcm2ps names it {n}001.svg).
 
     abcm2ps -g overflows its output buffer on very long tunes; those are typeset as pages
-    instead (-v): {n}.svg is the first page, {n}-p2.svg … the others. score_ok means a score was
-    typeset; abcm2ps's complaints about the tune go to the message.
+    instead (-v): {n}.svg is the first page, {n}-p2.svg … the others, at most MAX_SCORE_PAGES
+    (`cuts` says how many more there were). score_ok means a score was typeset; abcm2ps's complaints
+    about the tune go to the message.
     """
-    run, svgs = _abcm2ps(abc, out_dir, "-g", timeout)
+    run, svgs, total = _abcm2ps(abc, out_dir, "-g", timeout)
     if not svgs and "buffer overflow" in run.output:
-        run, svgs = _abcm2ps(abc, out_dir, "-v", timeout)
+        run, svgs, total = _abcm2ps(abc, out_dir, "-v", timeout)
+    if total > len(svgs) and cuts is not None:
+        cuts.append(f"score: the first {len(svgs)} of {total} pages")
     result.timed_out |= run.timed_out
     if run.failure:
         problems.append(run.failure)
@@ -222,41 +235,89 @@ def render_score(abc: Path, out_dir: Path, timeout: float, result: Rendered, pro
     result.score_ok = bool(svgs) and not run.failure
 
 
-def _abcm2ps(abc: Path, out_dir: Path, mode: str, timeout: float) -> tuple[Run, list[Path]]:
-    """Run abcm2ps in a scratch directory and move the SVG pages it wrote into out_dir."""
+def _abcm2ps(abc: Path, out_dir: Path, mode: str, timeout: float) -> tuple[Run, list[Path], int]:
+    """Run abcm2ps in a scratch directory and move the first MAX_SCORE_PAGES SVG pages it wrote into
+    out_dir: (its run, those pages, how many it wrote)."""
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
         run = run_program([program("abcm2ps"), mode, _as_path(abc), "-O", str(Path(tmp).resolve() / f"{abc.stem}.svg")],
                           timeout, cwd=abc.parent)
-        pages = sorted(Path(tmp).glob("*.svg"))
+        # {n}001.svg, {n}002.svg, … {n}1000.svg: one prefix, so a longer name is a later page
+        written = sorted(Path(tmp).glob("*.svg"), key=lambda p: (len(p.name), p.name))
+        pages = written[:MAX_SCORE_PAGES]
         if run.failure:
-            return run, []
+            return run, [], 0
         targets = [out_dir / f"{abc.stem}.svg"] + [out_dir / f"{abc.stem}-p{i}.svg" for i in range(2, len(pages) + 1)]
         for target in targets[1: len(pages)]:
             if target.exists():  # an earlier rendering's pages were removed: this one is not abcrnn's
                 raise AbcrnnError(f"{target}: exists and was not written by abcrnn render; choose a new --out-dir")
         for page, target in zip(pages, targets):
             os.replace(page, target)
-    return run, targets[: len(pages)]
+    return run, targets[: len(pages)], len(written)
 
 
-def render_audio(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
-    """fluidsynth renders out_dir/{n}.mid with the General MIDI soundfont into out_dir/{n}.wav."""
+def render_audio(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str],
+                 cuts: list[str] | None = None) -> None:
+    """fluidsynth renders out_dir/{n}.mid with the General MIDI soundfont into out_dir/{n}.wav: its
+    first MAX_AUDIO_S seconds (`cuts` says how long the tune was)."""
     midi, target = out_dir / f"{abc.stem}.mid", out_dir / f"{abc.stem}.wav"
     if not midi.exists():
         result.audio_ok = False
         problems.append("no MIDI file to play")
         return
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
-        out = Path(tmp).resolve() / target.name
+        out, played = Path(tmp).resolve() / target.name, Path(tmp).resolve() / midi.name
+        try:
+            length = clip_midi(midi, played, MAX_AUDIO_S)
+        except Exception as exc:  # mido rejects a malformed file with various exception types
+            result.audio_ok = False
+            problems.append(f"no audio: unreadable MIDI file ({exc})")
+            return
         run = run_program([program("fluidsynth"), "-ni", "-F", str(out), "-r", str(SAMPLE_RATE), soundfont(),
-                           str(midi.resolve())], timeout, cwd=tmp)
+                           str(played)], timeout, cwd=tmp)
         result.timed_out |= run.timed_out
         ok = run.returncode == 0 and not run.failure and out.exists() and out.stat().st_size > 0
         if ok:
             os.replace(out, target)
+            if length is not None and cuts is not None:
+                cuts.append(f"audio: the first {MAX_AUDIO_S} s of {length:.0f} s")
         else:
             problems.append(run.failure or f"fluidsynth failed: {_first_problem(run.output)}")
     result.audio_ok = ok
+
+
+def clip_midi(source: Path, target: Path, seconds: float) -> float | None:
+    """Write the first `seconds` of a MIDI file to target and return the file's whole length in
+    seconds, or copy the file itself when it is no longer (None): a loop that never ends, or one note
+    of two hours, should not take two hours of rendering. The clipped copy keeps every message's
+    timing at one tempo and ends every note."""
+    midi = mido.MidiFile(source)
+    length = midi.length
+    if length <= seconds:
+        shutil.copyfile(source, target)
+        return None
+    ticks_per_second = midi.ticks_per_beat * 1_000_000 / CLIP_TEMPO
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=CLIP_TEMPO, time=0)])
+    now, last_tick, sounding = 0.0, 0, set()
+    for msg in midi:  # merged tracks, times in seconds with the file's tempo changes applied
+        now += msg.time
+        if now > seconds:
+            break
+        if msg.is_meta:  # tempo changes are in the timing already; names and markers are not needed
+            continue
+        tick = round(now * ticks_per_second)
+        track.append(msg.copy(time=tick - last_tick))
+        last_tick = tick
+        if msg.type == "note_on" and msg.velocity > 0:
+            sounding.add((msg.channel, msg.note))
+        elif msg.type in ("note_off", "note_on"):
+            sounding.discard((msg.channel, msg.note))
+    end = round(seconds * ticks_per_second)
+    for k, (channel, note) in enumerate(sorted(sounding)):
+        track.append(mido.Message("note_off", channel=channel, note=note, time=end - last_tick if k == 0 else 0))
+    clipped = mido.MidiFile(type=0, ticks_per_beat=midi.ticks_per_beat)
+    clipped.tracks.append(track)
+    clipped.save(target)
+    return length
 
 
 def _first_problem(output: str, default: str = "no message") -> str:
@@ -272,7 +333,7 @@ def render_tune(abc: Path, settings: Settings, out_dir: Path | None = None) -> R
     for suffix, wanted in ((".mid", settings.midi), (".svg", settings.score), (".wav", settings.audio)):
         if wanted:
             (out_dir / f"{abc.stem}{suffix}").unlink(missing_ok=True)
-    result, problems = Rendered(abc.name), []
+    result, problems, cuts = Rendered(abc.name), [], []
     try:
         text = abc.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
@@ -284,9 +345,10 @@ def render_tune(abc: Path, settings: Settings, out_dir: Path | None = None) -> R
         if settings.midi:
             render_midi(safe, out_dir, settings.timeout, result, problems)
         if settings.score:
-            render_score(safe, out_dir, settings.timeout, result, problems)
+            render_score(safe, out_dir, settings.timeout, result, problems, cuts)
         if settings.audio:
-            render_audio(safe, out_dir, settings.timeout, result, problems)
+            render_audio(safe, out_dir, settings.timeout, result, problems, cuts)
+    result.cut = "; ".join(cuts)
     result.message = _one_line("; ".join(problems))
     return result
 

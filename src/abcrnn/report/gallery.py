@@ -23,19 +23,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mido
 
 from abcrnn.notation.tunes import header_text, split_tagged
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv, write_text
 from abcrnn.report.gallery_html import VALID, compare_page, index_page, set_page
-from abcrnn.generation.render import Settings, program, render_files, run_program, soundfont
+from abcrnn.generation.render import (MAX_AUDIO_S, MAX_SCORE_PAGES, Settings, clip_midi, program, render_files,
+                                      run_program, soundfont)
 
 MARKER = ".abcrnn-gallery"  # a gallery folder holds it; any other existing folder is not replaced
 AUDIO_RATE = 22050
 AUDIO_GAIN = "0.5"
-MAX_AUDIO_S = 180  # a recording plays at most the first 3 minutes of a tune
-CLIP_TEMPO = 500_000  # microseconds per beat in a clipped MIDI copy
 
 
 @dataclass
@@ -125,8 +123,10 @@ def _copy(source: Path, target: Path) -> bool:
 
 
 def _scores(rendered: Path, stem: str, assets: Path, root: Path) -> list[str]:
+    """The score's pages copied into assets: at most MAX_SCORE_PAGES, as `abcrnn render` keeps them."""
     pages = [rendered / f"{stem}.svg"] + sorted(rendered.glob(f"{stem}-p*.svg"),
                                                 key=lambda p: int(re.sub(r"\D", "", p.stem.split("-p")[-1]) or 0))
+    pages = pages[:MAX_SCORE_PAGES]
     return [str((assets / p.name).relative_to(root)) for p in pages if _copy(p, assets / p.name)]
 
 
@@ -235,39 +235,6 @@ def encode_audio(cards: list[Card], root: Path, timeout: float, threads: int, no
     failed = sum(1 for c in todo if not c.audio)
     if failed:
         notices.append(f"fluidsynth could not render {failed} of {len(todo)} MIDI files to audio")
-
-
-def clip_midi(source: Path, target: Path, seconds: int) -> bool:
-    """Write the first `seconds` of a MIDI file to target (True), or the file itself when it is
-    shorter (False): a loop that never ends, or one note of two hours, should not take two hours of
-    rendering. The clipped copy keeps every message's timing at one tempo and ends every note."""
-    midi = mido.MidiFile(source)
-    if midi.length <= seconds:
-        shutil.copyfile(source, target)
-        return False
-    ticks_per_second = midi.ticks_per_beat * 1_000_000 / CLIP_TEMPO
-    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=CLIP_TEMPO, time=0)])
-    now, last_tick, sounding = 0.0, 0, set()
-    for msg in midi:  # merged tracks, times in seconds with the file's tempo changes applied
-        now += msg.time
-        if now > seconds:
-            break
-        if msg.is_meta:  # tempo changes are in the timing already; names and markers are not needed
-            continue
-        tick = round(now * ticks_per_second)
-        track.append(msg.copy(time=tick - last_tick))
-        last_tick = tick
-        if msg.type == "note_on" and msg.velocity > 0:
-            sounding.add((msg.channel, msg.note))
-        elif msg.type in ("note_off", "note_on"):
-            sounding.discard((msg.channel, msg.note))
-    end = round(seconds * ticks_per_second)
-    for k, (channel, note) in enumerate(sorted(sounding)):
-        track.append(mido.Message("note_off", channel=channel, note=note, time=end - last_tick if k == 0 else 0))
-    clipped = mido.MidiFile(type=0, ticks_per_beat=midi.ticks_per_beat)
-    clipped.tracks.append(track)
-    clipped.save(target)
-    return True
 
 
 def _primers(tests: list[str]) -> dict[str, int]:
