@@ -201,3 +201,24 @@ def test_the_gallery_copies_a_score_up_to_the_page_cap(tmp_path):
     assert len(shown) == MAX_SCORE_PAGES and shown[-1].endswith(f"07-p{MAX_SCORE_PAGES}.svg")
     assert len(list((tmp_path / "gallery" / "assets" / "set").iterdir())) == MAX_SCORE_PAGES
     assert MAX_AUDIO_S == 180
+
+
+@pytest.mark.skipif(not (AUDIO and shutil.which("oggdec")), reason="fluidsynth or oggdec (vorbis-tools) not installed")
+def test_recordings_are_at_a_normal_level(gallery, tmp_path):
+    """Every recording, real tune or generated, is peak-normalised to -1 dBFS (they were at about
+    -20 dBFS, RMS -35): decoded with oggdec, its loudest sample is within 1 dB of -1 dBFS."""
+    import subprocess
+    import wave
+
+    import numpy as np
+
+    recordings = sorted(gallery.glob("assets/**/*.ogg"))
+    assert len(recordings) >= 8 and any("test" in p.parts for p in recordings)
+    for ogg in recordings:
+        wav = tmp_path / f"{ogg.parent.name}-{ogg.stem}.wav"
+        subprocess.run(["oggdec", "-Q", "-o", str(wav), str(ogg)], check=True)
+        with wave.open(str(wav)) as w:
+            samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2") / 32768
+        peak = 20 * np.log10(np.abs(samples).max())
+        rms = 20 * np.log10(np.sqrt(np.mean(samples ** 2)))
+        assert abs(peak - (-1.0)) <= 1.0 and rms > -25, (ogg, peak, rms)

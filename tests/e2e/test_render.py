@@ -264,3 +264,34 @@ def test_recordings_and_scores_are_capped_and_render_tsv_says_what_was_cut(tmp_p
     assert rows["valid.abc"]["cut"] == "" and wav_seconds(out / "valid.wav") < 30
     listed = (out / "files.tsv").read_text().split()
     assert "many-p20.svg" in listed and "many-p21.svg" not in listed
+
+
+def peak_and_rms_dbfs(samples) -> tuple[float, float]:
+    import numpy as np
+
+    samples = np.asarray(samples, dtype=np.float64)
+    return 20 * np.log10(np.abs(samples).max()), 20 * np.log10(np.sqrt(np.mean(samples ** 2)))
+
+
+def wav_samples(path: Path):
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(path)) as w:
+        assert (w.getsampwidth(), w.getnchannels()) == (2, 2)
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2") / 32768
+
+
+@needs_audio
+def test_a_recording_is_normalised_to_a_peak_of_minus_1_dbfs(tmp_path):
+    """Recordings at -20 dBFS peak (-35 dBFS RMS) are quiet next to any other music: each is scaled
+    so that its loudest sample is at -1 dBFS (peak normalisation)."""
+    from abc_examples import ONEILLS
+
+    (tmp_path / "tune.abc").write_text(ONEILLS[0] + "\n")
+    result = render_tune(tmp_path / "tune.abc", Settings(midi=True, score=False, audio=True, timeout=30))
+    assert result.audio_ok is True
+    peak, rms = peak_and_rms_dbfs(wav_samples(tmp_path / "tune.wav"))
+    assert abs(peak - (-1.0)) <= 1.0, peak
+    assert rms > -25, rms

@@ -4,7 +4,9 @@ abc2midi exits 0 even when it reports errors and writes a MIDI file even for a t
 so its messages are parsed and the notes counted in the MIDI. A program that crashes or runs past
 the timeout marks only that tune invalid. Tunes are untrusted, so what they make is capped: a
 recording plays at most the first MAX_AUDIO_S seconds (the gallery's recordings too), a score keeps
-at most MAX_SCORE_PAGES pages, and render.tsv's `cut` column says what was left out. Program names can be overridden with the environment
+at most MAX_SCORE_PAGES pages, and render.tsv's `cut` column says what was left out. Every
+recording is peak-normalised: scaled so that its loudest sample is at PEAK_DBFS (-1 dBFS), as loud
+as other music, whatever the soundfont's level (normalised_audio; the gallery's Ogg files too). Program names can be overridden with the environment
 variables ABCRNN_ABC2MIDI, ABCRNN_ABCM2PS and ABCRNN_FLUIDSYNTH (and the soundfont with
 ABCRNN_SOUNDFONT).
 """
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mido
+import numpy as np
 from tqdm import tqdm
 
 from abcrnn.notation.tunes import renderable
@@ -44,6 +47,12 @@ SAMPLE_RATE = 22050
 MAX_AUDIO_S = 180  # a recording plays at most the first 3 minutes of a tune (at most 16 MB of WAV)
 MAX_SCORE_PAGES = 20  # a score keeps at most its first 20 SVG pages
 CLIP_TEMPO = 500_000  # microseconds per beat in a clipped MIDI copy
+# Loudness: fluidsynth at SYNTH_GAIN put the recordings' peaks at about -20 dBFS (RMS -35 dBFS); each
+# is scaled so that its peak is at PEAK_DBFS, by at most MAX_SYNTH_GAIN (fluidsynth's largest gain),
+# so that a nearly silent recording is not blown up into noise.
+PEAK_DBFS = -1.0
+SYNTH_GAIN = 0.5
+MAX_SYNTH_GAIN = 10.0
 RENDER_COLUMNS = ["file", "midi_ok", "notes", "errors", "warnings", "score_ok", "audio_ok", "timed_out", "cut",
                   "message"]
 MESSAGE_CHARS = 300
@@ -255,10 +264,66 @@ def _abcm2ps(abc: Path, out_dir: Path, mode: str, timeout: float) -> tuple[Run, 
     return run, targets[: len(pages)], len(written)
 
 
+def synthesize(midi: Path, out: Path, timeout: float, file_type: str, gain: float = SYNTH_GAIN) -> Run:
+    """fluidsynth plays `midi` with the General MIDI soundfont into `out`: `raw` (little-endian 32-bit
+    float, stereo: nothing clips, to be measured), `wav` or `oga` (Ogg Vorbis)."""
+    sample_format = ["-O", "float", "-E", "little"] if file_type == "raw" else []
+    return run_program([program("fluidsynth"), "-ni", "-q", "-g", f"{gain:.6g}", "-r", str(SAMPLE_RATE),
+                        "-T", file_type, *sample_format, "-F", str(out), soundfont(), str(midi)],
+                       timeout, cwd=out.parent)
+
+
+def peak_gain(samples: np.ndarray) -> float:
+    """The factor that puts the peak of `samples` at PEAK_DBFS (1 for silence), at most
+    MAX_SYNTH_GAIN / SYNTH_GAIN."""
+    peak = float(np.abs(samples).max()) if samples.size else 0.0
+    if not peak > 0:
+        return 1.0
+    return min(10 ** (PEAK_DBFS / 20) / peak, MAX_SYNTH_GAIN / SYNTH_GAIN)
+
+
+def read_raw(path: Path) -> np.ndarray:
+    """The samples of a `synthesize(..., "raw")` file."""
+    return np.fromfile(path, dtype="<f4")
+
+
+def write_wav(path: Path, samples: np.ndarray) -> None:
+    """Interleaved stereo float samples as a 16-bit WAV file at SAMPLE_RATE."""
+    import wave
+
+    pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        w.writeframes(pcm.tobytes())
+
+
+def normalised_audio(midi: Path, target: Path, timeout: float) -> Run:
+    """A recording of `midi` in target (.wav or .oga/.ogg), its peak at PEAK_DBFS: fluidsynth renders
+    it once as float samples, which are measured; a WAV is those samples scaled, an Ogg file is
+    rendered again with the gain that puts its peak there (Vorbis coding moves a peak by a few
+    tenths of a dB). `target` is written only when the returned Run succeeded."""
+    raw = target.with_name(f".{target.stem}.raw")
+    try:
+        run = synthesize(midi, raw, timeout, "raw")
+        if run.returncode != 0 or run.failure or not raw.exists():
+            return run
+        samples = read_raw(raw)
+        gain = peak_gain(samples)
+        if target.suffix == ".wav":
+            write_wav(target, samples * gain)
+            return run
+        del samples
+        return synthesize(midi, target, timeout, "oga", SYNTH_GAIN * gain)
+    finally:
+        raw.unlink(missing_ok=True)
+
+
 def render_audio(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str],
                  cuts: list[str] | None = None) -> None:
     """fluidsynth renders out_dir/{n}.mid with the General MIDI soundfont into out_dir/{n}.wav: its
-    first MAX_AUDIO_S seconds (`cuts` says how long the tune was)."""
+    first MAX_AUDIO_S seconds (`cuts` says how long the tune was), peak-normalised to PEAK_DBFS."""
     midi, target = out_dir / f"{abc.stem}.mid", out_dir / f"{abc.stem}.wav"
     if not midi.exists():
         result.audio_ok = False
@@ -272,8 +337,7 @@ def render_audio(abc: Path, out_dir: Path, timeout: float, result: Rendered, pro
             result.audio_ok = False
             problems.append(f"no audio: unreadable MIDI file ({exc})")
             return
-        run = run_program([program("fluidsynth"), "-ni", "-F", str(out), "-r", str(SAMPLE_RATE), soundfont(),
-                           str(played)], timeout, cwd=tmp)
+        run = normalised_audio(played, out, timeout)
         result.timed_out |= run.timed_out
         ok = run.returncode == 0 and not run.failure and out.exists() and out.stat().st_size > 0
         if ok:

@@ -7,8 +7,9 @@ beside the real test-set tune whose header primed it. Everything the pages show 
 gallery folder (assets/), so it can be moved or zipped, and nothing is loaded from the internet;
 the pages use no JavaScript.
 
-Audio: each MIDI file → fluidsynth with the General MIDI soundfont render.py finds (TimGM6mb
-first) → Ogg Vorbis, written by fluidsynth itself (libsndfile), a few hundred kB per tune. The
+Audio: each MIDI file (its first MAX_AUDIO_S seconds) → fluidsynth with the General MIDI soundfont
+render.py finds (TimGM6mb first) → Ogg Vorbis, written by fluidsynth itself (libsndfile), a few
+hundred kB per tune, peak-normalised to -1 dBFS like `abcrnn render --audio` (render.normalised_audio). The
 primer tunes are rendered here (abc2midi, abcm2ps) from the test split. Without a renderer the
 gallery still builds: the index says what is missing and how to install it.
 """
@@ -28,12 +29,10 @@ from abcrnn.notation.tunes import header_text, split_tagged
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv, write_text
 from abcrnn.report.gallery_html import VALID, compare_page, index_page, set_page
-from abcrnn.generation.render import (MAX_AUDIO_S, MAX_SCORE_PAGES, Settings, clip_midi, program, render_files,
-                                      run_program, soundfont)
+from abcrnn.generation.render import (MAX_AUDIO_S, MAX_SCORE_PAGES, Settings, clip_midi, normalised_audio, program,
+                                      render_files, soundfont)
 
 MARKER = ".abcrnn-gallery"  # a gallery folder holds it; any other existing folder is not replaced
-AUDIO_RATE = 22050
-AUDIO_GAIN = "0.5"
 
 
 @dataclass
@@ -205,7 +204,7 @@ def _found(name: str) -> bool:
 def encode_audio(cards: list[Card], root: Path, timeout: float, threads: int, notices: list[str]) -> None:
     """Ogg Vorbis beside each card's MIDI file, with fluidsynth; notices say why there is none."""
     try:
-        synth, font = program("fluidsynth"), soundfont()
+        program("fluidsynth"), soundfont()
     except AbcrnnError as exc:
         notices.append(f"no audio: {exc} (`make setup` as root installs fluidsynth and timgm6mb-soundfont)")
         return
@@ -219,8 +218,7 @@ def encode_audio(cards: list[Card], root: Path, timeout: float, threads: int, no
                 clipped = clip_midi(midi, played, MAX_AUDIO_S)
             except Exception:  # mido rejects a malformed file with various exception types
                 return "", False
-            run = run_program([synth, "-ni", "-q", "-g", AUDIO_GAIN, "-r", str(AUDIO_RATE), "-T", "oga", "-F",
-                               str(out), font, str(played)], timeout, cwd=tmp)
+            run = normalised_audio(played, out, timeout)
             if run.returncode == 0 and not run.failure and out.is_file() and out.stat().st_size > 0:
                 os.replace(out, target)
                 return str(target.relative_to(root)), clipped
