@@ -2,13 +2,15 @@
 
 abc2midi exits 0 even when it reports errors and writes a MIDI file even for a tune without notes,
 so its messages are parsed and the notes counted in the MIDI. A program that crashes or runs past
-the timeout marks only that tune invalid. Tunes are untrusted, so what they make is capped: a
-recording plays at most the first MAX_AUDIO_S seconds (the gallery's recordings too), a score keeps
-at most MAX_SCORE_PAGES pages, and render.tsv's `cut` column says what was left out. Every
-recording is peak-normalised: scaled so that its loudest sample is at PEAK_DBFS (-1 dBFS), as loud
-as other music, whatever the soundfont's level (normalised_audio; the gallery's Ogg files too). Program names can be overridden with the environment
+the timeout marks only that tune invalid. Program names can be overridden with the environment
 variables ABCRNN_ABC2MIDI, ABCRNN_ABCM2PS and ABCRNN_FLUIDSYNTH (and the soundfont with
-ABCRNN_SOUNDFONT).
+ABCRNN_SOUNDFONT); a tune's file reaches them as `./NAME.abc`, never as a flag.
+
+Tunes are untrusted, so what they make is capped: a recording plays at most the first MAX_AUDIO_S
+seconds (the gallery's recordings too), a score keeps at most MAX_SCORE_PAGES pages, and
+render.tsv's `cut` column says what was left out. Every recording is peak-normalised: scaled so that
+its loudest sample is at PEAK_DBFS (-1 dBFS), as loud as other music, whatever the soundfont's level
+(normalised_audio; the gallery's Ogg files too).
 """
 
 from __future__ import annotations
@@ -248,8 +250,8 @@ def _abcm2ps(abc: Path, out_dir: Path, mode: str, timeout: float) -> tuple[Run, 
     """Run abcm2ps in a scratch directory and move the first MAX_SCORE_PAGES SVG pages it wrote into
     out_dir: (its run, those pages, how many it wrote)."""
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
-        run = run_program([program("abcm2ps"), mode, _as_path(abc), "-O", str(Path(tmp).resolve() / f"{abc.stem}.svg")],
-                          timeout, cwd=abc.parent)
+        run = run_program([program("abcm2ps"), mode, _as_path(abc), "-O",
+                           str(Path(tmp).resolve() / f"{abc.stem}.svg")], timeout, cwd=abc.parent)
         # {n}001.svg, {n}002.svg, … {n}1000.svg: one prefix, so a longer name is a later page
         written = sorted(Path(tmp).glob("*.svg"), key=lambda p: (len(p.name), p.name))
         pages = written[:MAX_SCORE_PAGES]
