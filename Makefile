@@ -42,14 +42,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-cluster.t
 	touch $@
 
 # From Debian, installed when missing: abc2midi/abcm2ps (MIDI, scores), fluidsynth with the 5 MB
-# TimGM6mb General MIDI soundfont (the gallery's recordings, render.audio), and chromium with its
-# driver for the gallery's browser test in `make test` (BROWSER=0 leaves those two out).
+# TimGM6mb General MIDI soundfont (the gallery's recordings, render.audio), oggdec (vorbis-tools: the
+# test that decodes the gallery's recordings to check their level), and chromium with its driver for
+# the gallery's browser test in `make test` (BROWSER=0 leaves those two out).
 BROWSER ?= 1
 system-deps:
 	@need=""; \
 	command -v abc2midi >/dev/null || need="$$need abcmidi"; \
 	command -v abcm2ps >/dev/null || need="$$need abcm2ps"; \
 	command -v fluidsynth >/dev/null || need="$$need fluidsynth"; \
+	command -v oggdec >/dev/null || need="$$need vorbis-tools"; \
 	[ -e /usr/share/sounds/sf2/TimGM6mb.sf2 ] || [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] \
 	  || need="$$need timgm6mb-soundfont"; \
 	if [ "$(BROWSER)" != 0 ]; then \

@@ -10,6 +10,42 @@ from abcrnn.errors import AbcrnnError
 from abcrnn.settings import RECURRENT, RunSettings
 from abcrnn.labels import temperature_label
 
+# ABC 2.1 information fields (§3.1): the letters a field line `F:value` may start with. Case matters:
+# m: (macro), r: (remark), s: (symbol line) and w: (lyrics) are fields of their own.
+FIELD_LETTERS = frozenset("ABCDFGHIKLMNOPQRSTUVWXZmrsw")
+# Fields corpus.header_fields must keep: abc2midi finds tunes by X:, tables name them by T:, and M:,
+# L: and K: say what the notes mean.
+NEEDED_FIELDS = ("X", "T", "M", "L", "K")
+# Field lines that shape the music, kept whatever corpus.header_fields lists: dropping V: merges
+# voices into one line of music, P: loses the order of the parts, U: and m: redefine the symbols the
+# music uses, and K:/M:/L: lines in the body change key, meter or note length.
+STRUCTURE_FIELDS = frozenset("KLMPUVm")
+
+
+def parse_header_fields(value: str | list, key: str = "corpus.header_fields") -> frozenset[str] | None:
+    """`all` → None (keep every field line), or `X,T,M,L,K` (or a list of letters) → the field
+    letters to keep; a mistake raises AbcrnnError naming `key`, in one line."""
+    if isinstance(value, str) and value.strip() == "all":
+        return None
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    letters = [v.strip() for v in items if v.strip()]
+    bad = [v for v in letters if len(v) != 1 or not v.isalpha()]
+    if bad or not letters:
+        raise AbcrnnError(f"{key}: must be `all` or a list of field letters (X, T, M, ...), got {value!r}")
+    cased = [v for v in letters if v not in FIELD_LETTERS and v.upper() in FIELD_LETTERS
+             or v.upper() in NEEDED_FIELDS and v != v.upper() and v.upper() not in letters]
+    if cased:
+        raise AbcrnnError(f"{key}: field letters are case-sensitive: {', '.join(cased)} "
+                          f"{'is' if len(cased) == 1 else 'are'} not {', '.join(v.upper() for v in cased)}")
+    unknown = [v for v in letters if v not in FIELD_LETTERS]
+    if unknown:
+        raise AbcrnnError(f"{key}: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not an ABC field "
+                          f"letter (ABC 2.1 fields: {' '.join(sorted(FIELD_LETTERS, key=lambda f: (f.lower(), f)))})")
+    missing = [f for f in NEEDED_FIELDS if f not in letters]
+    if missing:
+        raise AbcrnnError(f"{key}: must keep {', '.join(NEEDED_FIELDS)} (missing {', '.join(missing)})")
+    return frozenset(letters)
+
 
 def load_schema(path: str | Path) -> dict:
     import yaml
@@ -79,6 +115,8 @@ def check_config(config: dict, schema: dict) -> None:
         if error.validator == "oneOf" and error.context:
             message = f"{error.instance!r} is not valid here ({error.context[0].message})"
         raise AbcrnnError(f"config key {key}: {message}")
+    fields = config.get("corpus", {}).get("header_fields", "all")
+    parse_header_fields(fields, "config key corpus.header_fields")
     split = config.get("split", {})
     val, test = split.get("val", 0.1), split.get("test", 0.1)
     if val + test >= 1:

@@ -17,8 +17,8 @@ from browser import Browser, missing
 from abcrnn.notation.tunes import body, header_text, join_tagged
 from abcrnn.commands.cli import main as cli
 from abcrnn.fileio import write_text, write_tsv
-from abcrnn.report.gallery import clip_midi
-from abcrnn.generation.render import RENDER_COLUMNS, SOUNDFONTS, Settings, render_files
+from abcrnn.report.gallery import _scores, clip_midi
+from abcrnn.generation.render import MAX_AUDIO_S, MAX_SCORE_PAGES, RENDER_COLUMNS, SOUNDFONTS, Settings, render_files
 from abcrnn.generation.sample import SAMPLE_COLUMNS
 
 RENDERERS = shutil.which("abc2midi") and shutil.which("abcm2ps")
@@ -177,7 +177,7 @@ def test_a_runaway_tune_is_recorded_for_its_first_minutes_only(tmp_path):
     long = mido.MidiFile(ticks_per_beat=480)
     long.tracks.append(track)
     long.save(tmp_path / "long.mid")
-    assert clip_midi(tmp_path / "long.mid", tmp_path / "clip.mid", 60)
+    assert clip_midi(tmp_path / "long.mid", tmp_path / "clip.mid", 60) == pytest.approx(500, abs=1)  # its length
     clip = mido.MidiFile(tmp_path / "clip.mid")
     assert clip.length == pytest.approx(60, abs=0.3)
     notes = [m.note for m in clip if m.type == "note_on" and m.velocity > 0]
@@ -187,3 +187,38 @@ def test_a_runaway_tune_is_recorded_for_its_first_minutes_only(tmp_path):
     assert sounding == 0
     assert not clip_midi(tmp_path / "clip.mid", tmp_path / "same.mid", 120)  # short enough: copied as it is
     assert (tmp_path / "same.mid").read_bytes() == (tmp_path / "clip.mid").read_bytes()
+
+
+def test_the_gallery_copies_a_score_up_to_the_page_cap(tmp_path):
+    """A 50,000-note tune's hundreds of pages: the gallery shows and copies the first MAX_SCORE_PAGES,
+    the pages `abcrnn render` keeps (one cap, render.py's, like the recordings' MAX_AUDIO_S)."""
+    rendered = tmp_path / "rendered"
+    rendered.mkdir()
+    (rendered / "07.svg").write_text("<svg/>")
+    for n in range(2, 290):
+        (rendered / f"07-p{n}.svg").write_text("<svg/>")
+    shown = _scores(rendered, "07", tmp_path / "gallery" / "assets" / "set", tmp_path / "gallery")
+    assert len(shown) == MAX_SCORE_PAGES and shown[-1].endswith(f"07-p{MAX_SCORE_PAGES}.svg")
+    assert len(list((tmp_path / "gallery" / "assets" / "set").iterdir())) == MAX_SCORE_PAGES
+    assert MAX_AUDIO_S == 180
+
+
+@pytest.mark.skipif(not (AUDIO and shutil.which("oggdec")), reason="fluidsynth or oggdec (vorbis-tools) not installed")
+def test_recordings_are_at_a_normal_level(gallery, tmp_path):
+    """Every recording, real tune or generated, is peak-normalised to -1 dBFS (they were at about
+    -20 dBFS, RMS -35): decoded with oggdec, its loudest sample is within 1 dB of -1 dBFS."""
+    import subprocess
+    import wave
+
+    import numpy as np
+
+    recordings = sorted(gallery.glob("assets/**/*.ogg"))
+    assert len(recordings) >= 8 and any("test" in p.parts for p in recordings)
+    for ogg in recordings:
+        wav = tmp_path / f"{ogg.parent.name}-{ogg.stem}.wav"
+        subprocess.run(["oggdec", "-Q", "-o", str(wav), str(ogg)], check=True)
+        with wave.open(str(wav)) as w:
+            samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2") / 32768
+        peak = 20 * np.log10(np.abs(samples).max())
+        rms = 20 * np.log10(np.sqrt(np.mean(samples ** 2)))
+        assert abs(peak - (-1.0)) <= 1.0 and rms > -25, (ogg, peak, rms)

@@ -12,11 +12,15 @@ import pytest
 from abcrnn.commands.cli import main as cli
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv
-from abcrnn.generation.render import RENDER_COLUMNS, SOUNDFONTS, Settings, abc2midi_messages, render_files, render_tune
+from abcrnn.generation.render import (MAX_AUDIO_S, MAX_SCORE_PAGES, RENDER_COLUMNS, SOUNDFONTS, Settings,
+                                      abc2midi_messages, render_files, render_tune)
 
 DATA = Path(__file__).parents[1] / "data" / "render"
 needs_abc = pytest.mark.skipif(not (shutil.which("abc2midi") and shutil.which("abcm2ps")),
                                reason="abc2midi and abcm2ps not installed")
+needs_audio = pytest.mark.skipif(not (shutil.which("abc2midi") and shutil.which("fluidsynth")
+                                      and any(os.path.exists(path) for path in SOUNDFONTS)),
+                                 reason="fluidsynth or its soundfont not installed")
 MIDI_ONLY = Settings(midi=True, score=False, audio=False, timeout=20)
 
 
@@ -52,6 +56,18 @@ def test_broken_tune_is_invalid_with_its_message(tmp_path):
     no_x = render_tune(tmp_path / "no-x.abc", Settings(timeout=20))
     assert (no_x.midi_ok, no_x.notes, no_x.score_ok) == (False, 0, False)
     assert "missing X: field" in no_x.message and "\n" not in no_x.message
+
+
+
+@needs_abc
+@pytest.mark.parametrize("name", ["-v.abc", "--help.abc", "-O x.abc"])
+def test_a_file_name_is_never_read_as_a_flag(tmp_path, name):
+    """abcm2ps read a tune file named `-v.abc` as its -v option ("Unknown flag", no score)."""
+    shutil.copy(DATA / "valid.abc", tmp_path / name)
+    result = render_tune(tmp_path / name, Settings(timeout=20), tmp_path / "out")
+    stem = name[:-4]
+    assert (result.midi_ok, result.notes, result.score_ok, result.message) == (True, 16, True, "")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{stem}.mid", f"{stem}.svg"]
 
 
 RUNAWAY = ("X:1\nT:Repeats without end\nM:4/4\nL:1/16\nP:((((A9)9)9)9)9\nK:G\nP:A\n"
@@ -198,3 +214,84 @@ def test_renderable_drops_directives_and_instructions_only():
 
     tune = "X:1\nT:A\n%%abc-include x.abc\nI:abc-include y\n+:more\nK:D\nab [I:format z] cd|\n%%EPS e.ps\nefg|"
     assert renderable(tune) == "X:1\nT:A\nK:D\nab  cd|\nefg|"
+
+
+SLOW = ("X:1\nT:Slow\nM:4/4\nL:1/8\nQ:1/8=1\nK:G\n"  # 1.8 kB, one eighth a second: 34 minutes
+        + "|".join(["GABc dedB", "dBAG A4", "GABc d2e2", "fedc B4"] * 50) + "|]\n")
+LONG_NOTES = "X:2\nT:Long notes\nM:4/4\nL:1/8\nK:C\nA99999|B99999|c99999|\n"  # 21 hours
+
+
+def many_notes(count: int) -> str:
+    music = "".join("ABCDEFGabcdefg"[(i * 5) % 14] + ("|" if i % 8 == 7 else "") + ("\n" if i % 64 == 63 else "")
+                    for i in range(count))
+    return f"X:3\nT:Many notes\nM:4/4\nL:1/8\nK:C\n{music}|]\n"
+
+
+def wav_seconds(path: Path) -> float:
+    import wave
+
+    with wave.open(str(path)) as w:
+        return w.getnframes() / w.getframerate()
+
+
+@needs_abc
+@needs_audio
+def test_recordings_and_scores_are_capped_and_render_tsv_says_what_was_cut(tmp_path):
+    """A 2 kB tune at `Q:1/8=1` wrote a 181 MB WAV; `A99999|...` kept fluidsynth writing until the
+    timeout; a long tune gave hundreds of SVG pages. Recordings stop at MAX_AUDIO_S (as the
+    gallery's), scores at MAX_SCORE_PAGES pages, and render.tsv's `cut` column says what went."""
+    tunes = tmp_path / "tunes"
+    tunes.mkdir()
+    (tunes / "slow.abc").write_text(SLOW)
+    (tunes / "long-notes.abc").write_text(LONG_NOTES)
+    (tunes / "many.abc").write_text(many_notes(10_000))
+    shutil.copy(DATA / "valid.abc", tunes / "valid.abc")
+    out = tmp_path / "rendered"
+    assert cli(["render", "--dir", str(tunes), "--out-dir", str(out), "--out", str(tmp_path / "render.tsv"),
+                "--audio", "--timeout", "30", "--threads", "2"]) == 0
+    rows = {r["file"]: r for r in read_tsv(tmp_path / "render.tsv")}
+    assert list(next(iter(rows.values()))) == RENDER_COLUMNS and "cut" in RENDER_COLUMNS
+    for name in ("slow", "long-notes", "many"):
+        row = rows[f"{name}.abc"]
+        assert row["audio_ok"] == "True" and row["timed_out"] == "False", row
+        assert MAX_AUDIO_S - 1 < wav_seconds(out / f"{name}.wav") <= MAX_AUDIO_S + 5
+        assert (out / f"{name}.wav").stat().st_size < 20_000_000
+        assert f"audio: the first {MAX_AUDIO_S} s of " in row["cut"], row
+    assert rows["slow.abc"]["cut"].startswith(f"audio: the first {MAX_AUDIO_S} s of 2048 s")
+    pages = sorted(out.glob("many*.svg"))
+    assert len(pages) == MAX_SCORE_PAGES and (out / f"many-p{MAX_SCORE_PAGES}.svg").exists()
+    assert f"score: the first {MAX_SCORE_PAGES} of " in rows["many.abc"]["cut"]
+    assert rows["valid.abc"]["cut"] == "" and wav_seconds(out / "valid.wav") < 30
+    listed = (out / "files.tsv").read_text().split()
+    assert "many-p20.svg" in listed and "many-p21.svg" not in listed
+
+
+def peak_and_rms_dbfs(samples) -> tuple[float, float]:
+    import numpy as np
+
+    samples = np.asarray(samples, dtype=np.float64)
+    return 20 * np.log10(np.abs(samples).max()), 20 * np.log10(np.sqrt(np.mean(samples ** 2)))
+
+
+def wav_samples(path: Path):
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(path)) as w:
+        assert (w.getsampwidth(), w.getnchannels()) == (2, 2)
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2") / 32768
+
+
+@needs_audio
+def test_a_recording_is_normalised_to_a_peak_of_minus_1_dbfs(tmp_path):
+    """Recordings at -20 dBFS peak (-35 dBFS RMS) are quiet next to any other music: each is scaled
+    so that its loudest sample is at -1 dBFS (peak normalisation)."""
+    from abc_examples import ONEILLS
+
+    (tmp_path / "tune.abc").write_text(ONEILLS[0] + "\n")
+    result = render_tune(tmp_path / "tune.abc", Settings(midi=True, score=False, audio=True, timeout=30))
+    assert result.audio_ok is True
+    peak, rms = peak_and_rms_dbfs(wav_samples(tmp_path / "tune.wav"))
+    assert abs(peak - (-1.0)) <= 1.0, peak
+    assert rms > -25, rms

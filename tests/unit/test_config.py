@@ -121,3 +121,27 @@ def test_tiny_temperatures_and_exponent_rates_run(root, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:] + out.stdout[-2000:]
     assert "results/samples/1e-05/samples.tsv" in out.stdout
     assert "lr0.001" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        (["T"], "config key corpus.header_fields: must keep X, T, M, L, K (missing X, M, L, K)"),
+        (["x", "t", "m", "l", "k"], "config key corpus.header_fields: field letters are case-sensitive: "
+                                    "x, t, m, l, k are not X, T, M, L, K"),
+        (["X", "T", "M", "L", "K", "J"], "config key corpus.header_fields: J is not an ABC field letter"),
+    ],
+)
+def test_header_fields_are_checked_with_the_config(schema, default, fields, expected):
+    """Checked before any job: `snakemake -n` stops with this one line, not the corpus job later."""
+    config = copy.deepcopy(default)
+    config.setdefault("corpus", {})["header_fields"] = fields
+    with pytest.raises(AbcrnnError) as err:
+        check_config(config, schema)
+    assert str(err.value).startswith(expected), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_header_fields_of_the_shipped_presets_pass(root, schema):
+    for name in ("best.yaml", "folkrnn.yaml"):
+        check_config(yaml.safe_load((root / "config" / name).read_text()), schema)

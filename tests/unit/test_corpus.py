@@ -412,9 +412,9 @@ def test_header_fields_keep_only_the_listed_fields_and_the_tables_say_what_went(
     code, err, tunes, rows, report = corpus(capsys, tmp_path, "--source", str(src), "--header-fields", "X,T,M,L,K,R")
     assert code == 0, err
     assert tunes[0] == "X:7\nT:The Kesh\nR:jig\nM:6/8\nL:1/8\nK:G\n|:GAG GAB|ABA ABd:|"
-    assert rows[0]["removed"] == "B:1 N:1 W:1 Z:1"  # the N: line's +: continuation went with it
-    assert report[-1]["removed_field_lines"] == "4"
-    assert "removed 4 field lines" in err
+    assert rows[0]["removed"] == "B:1 N:2 W:1 Z:1"  # the N: line and its +: continuation: two lines
+    assert report[-1]["removed_field_lines"] == "5"
+    assert "removed 5 field lines" in err
     code, _, tunes, rows, report = corpus(capsys, tmp_path, "--source", str(src))  # all: the paper's text
     assert "Z:Jane Doe" in tunes[0] and "W:words" in tunes[0]  # the reader tidies `+: ` to `+:`
     assert rows[0]["removed"] == "" and report[-1]["removed_field_lines"] == "0"
@@ -425,3 +425,52 @@ def test_header_fields_keep_only_the_listed_fields_and_the_tables_say_what_went(
 def test_bad_header_fields_name_the_key(capsys, tmp_path, value, message):
     code, err, *_ = corpus(capsys, tmp_path, "--source", str(DUPLICATES), "--header-fields", value)
     assert code == 1 and "corpus.header_fields" in err and message in err and len(err.strip().splitlines()) == 1
+
+
+TWO_VOICES = """X:3
+T:Two Voices
+N:a note
++: that runs on
++: over three lines
+M:4/4
+L:1/8
+U:T=!trill!
+P:AB
+V:1 name="Fiddle"
+V:2 name="Bass" clef=bass
+K:D
+P:A
+V:1
+TdFA dFAd|[M:3/4]fed cBA|
+V:2
+D,4 A,,4|D,2 A,,2 D,2|
+P:B
+V:1
+[K:G]GABc dBGB|
+V:2
+G,,4 D,4|
+"""
+
+
+def test_header_fields_never_drop_the_fields_that_shape_the_music(capsys, tmp_path):
+    """A list without V: (or P:, U:) must not merge two voices into one line of music: those lines
+    stay, and every line that goes is counted, +: continuations included."""
+    src = tmp_path / "voices.abc"
+    src.write_text(TWO_VOICES, encoding="utf-8")
+    code, err, whole, *_ = corpus(capsys, tmp_path, "--source", str(src))
+    assert code == 0, err
+    code, err, tunes, rows, report = corpus(capsys, tmp_path, "--source", str(src), "--header-fields", "X,T,M,L,K")
+    assert code == 0, err
+    assert tunes[0] == whole[0].replace("N:a note\n+:that runs on\n+:over three lines\n", "")
+    assert tunes[0].count("V:") == 6 and "U:T=!trill!" in tunes[0] and "P:AB" in tunes[0]
+    assert rows[0]["removed"] == "N:3" and report[-1]["removed_field_lines"] == "3"
+
+
+def test_a_bad_byte_is_counted_and_the_other_tunes_keep_their_text(capsys, tmp_path):
+    src = tmp_path / "mixed.abc"
+    src.write_bytes("X:1\nT:Café\nK:G\nGABc|\n\nX:2\nT:Emoji 🎻\nK:D\ndefg|\n\n".encode()
+                    + b"X:3\nT:Bad\nK:A\nAB\xffcd|\n")
+    code, err, tunes, rows, report = corpus(capsys, tmp_path, "--source", str(src))
+    assert code == 0, err
+    assert [r["title"] for r in rows] == ["Café", "Emoji 🎻"]
+    assert report[0]["dropped_unreadable"] == "1" and report[0]["read"] == "3"

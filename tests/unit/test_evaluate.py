@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -123,3 +124,42 @@ def test_tables_names_a_run_without_test_results(tmp_path, capsys):
     (tmp_path / "untested").mkdir()
     assert main(tables_argv([tmp_path / "untested"], tmp_path / "t", tmp_path / "p")) == 1
     assert "untested/test.tsv" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_data_encoded_with_another_vocabulary(trained_run, tmp_path, capsys):
+    """A token checkpoint on character data (or the other way round) gave a number without a word:
+    the split's vocabulary (--vocab, else the vocab.json beside --data) must be the checkpoint's."""
+    from abcrnn.commands.train import build_parser
+    from abcrnn.data.vocab import Vocab
+    from abcrnn.training.train import train
+    from conftest import tiny_train_argv
+
+    run, chars = trained_run
+    token = tmp_path / "token"
+    token.mkdir()
+    texts = {s: Vocab.load(chars["vocab"]).decode(torch.load(chars[s], weights_only=True).tolist())
+             for s in ("train", "val", "test")}
+    vocab = Vocab.build("".join(texts.values()), unit="token", min_count=1)
+    vocab.save(token / "vocab.json")
+    paths = {"vocab": token / "vocab.json"}
+    for split in ("train", "val", "test"):
+        paths[split] = token / f"{split}.pt"
+        torch.save(torch.tensor(vocab.encode(texts[split]), dtype=torch.long), paths[split])
+    assert len(vocab) > len(Vocab.load(chars["vocab"]))  # so character ids are all inside it
+    train(build_parser().parse_args(tiny_train_argv(paths, token / "run", "--unit", "token", "--epochs", "1")),
+          log=lambda m: None)
+    capsys.readouterr()  # training's progress bar
+    out = tmp_path / "test.tsv"
+    argv = ["evaluate", "--checkpoint", str(token / "run" / "best.pt"), "--data", str(chars["test"]),
+            "--out", str(out), "--threads", "1", "--device", "cpu"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(chars["test"]) in err and "token" in err and "char" in err, err
+    assert not out.exists()
+    assert main([*argv[:4], str(paths["test"]), *argv[5:]]) == 0  # on its own unit's data it scores
+    alone = tmp_path / "alone.pt"
+    alone.write_bytes(Path(chars["test"]).read_bytes())
+    assert main([*argv[:4], str(alone), *argv[5:]]) == 1  # no vocab.json to check against: say so
+    assert "pass --vocab" in capsys.readouterr().err
+    assert main([*argv[:4], str(alone), *argv[5:], "--vocab", str(chars["vocab"])]) == 1  # --vocab: the data's
+    assert "was encoded with" in capsys.readouterr().err

@@ -89,6 +89,31 @@ def test_binary_garbage_in_a_tune_drops_only_that_tune():
     assert dropped == Counter(unreadable=1)
 
 
+
+UTF8_BAD_BYTE = ("X:1\nT:Café\nK:G\nGABc|\n\nX:2\nT:Night 🌙 Reel\nK:D\ndefg|\n\n".encode()
+                 + b"X:3\nT:Bad Byte\nK:A\nAB\xffcd|\n\n"  # one byte that is no UTF-8
+                 + "X:4\nT:Çà et là\nK:E\nEFGA|\n".encode())
+
+
+def test_one_bad_byte_spoils_only_its_own_tune():
+    """A UTF-8 file with one invalid byte is not read as Windows-1252 as a whole (which turned every
+    accent and emoji into mojibake such as `CafÃ©`): the tune holding the byte is dropped and
+    counted, the others keep their text."""
+    tunes, dropped = read_abc_bytes(UTF8_BAD_BYTE)
+    assert [(t.title, t.index) for t in tunes] == [("Café", 1), ("Night 🌙 Reel", 2), ("Çà et là", 4)]
+    assert dropped == Counter(unreadable=1)
+    assert "Ã" not in decode_bytes(UTF8_BAD_BYTE) and decode_bytes(UTF8_BAD_BYTE).count("\ufffd") == 1
+
+
+def test_a_byte_windows_1252_lacks_spoils_only_its_own_tune():
+    # 0x81 has no Windows-1252 meaning: only its tune is read as Latin-1 (and is unreadable there)
+    data = (b"X:1\nT:\x93Smart\x94 \x96 Reel\nK:D\ndefg|\n\nX:2\nT:Odd\nK:G\nGA\x81Bc|\n\n"
+            b"X:3\nT:Caf\xe9\nK:A\nABcd|\n")
+    tunes, dropped = read_abc_bytes(data)
+    assert [t.title for t in tunes] == ["“Smart” – Reel", "Café"] and dropped == Counter(unreadable=1)
+    assert decode_bytes(b"\xc9\x94 X:1\nT:Caf\xe9 \xe9t\xe9\n") == "É” X:1\nT:Café été\n"  # not UTF-8 for one pair
+
+
 # --- structure: file header, separation, fields ---------------------------------------------------
 
 

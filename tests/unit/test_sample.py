@@ -129,6 +129,18 @@ def test_test_header_prime_is_a_real_test_tune_header():
     assert make_primes(f"{START}\nX:5\n", 1, 0) == [f"{START}\nX:5\n"]
 
 
+
+def test_a_prime_holding_end_is_refused(checkpoint, tmp_path, capsys):
+    """Sampling went on past a prime's own <end>: a prime is the start of a tune, so it is refused."""
+    with pytest.raises(AbcrnnError, match="--prime: .*<end>"):
+        make_primes("X:1\\nT:Done\\nK:G\\nGABc|\\n<end>\\n", 2, 0)
+    argv = ["sample", "--checkpoint", str(checkpoint), "--prime", "X:1\\nK:G\\nabc|<end>", "--out-dir",
+            str(tmp_path / "s")]
+    assert cli(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "<end>" in err and not (tmp_path / "s").exists()
+
+
 def test_token_mode_stops_at_end_symbol():
     vocab = Vocab.build(join_tagged([TUNE]), tags="token")
     model = random_model(vocab)
@@ -137,6 +149,28 @@ def test_token_mode_stops_at_end_symbol():
     texts = sample_batch(model, vocab, f"{START}\nX:1\n", 3, 1.0, 100, seed=0)
     assert texts == [f"{START}\nX:1\n{END}"] * 3
     assert split_sample(texts[0], f"{START}\nX:1\n").ended
+
+
+
+def test_max_chars_counts_characters_for_token_models_too(corpus_vocab):
+    """sample.max_chars is characters, as config/README.md says: a token model's symbols spell one
+    to several characters each, and 300 of them made 321-344 characters."""
+    text = TEST_SPLIT.read_text(encoding="utf-8")
+    vocab = Vocab.build(text, unit="token")
+    longest = max(vocab.symbol_lengths())
+    model = random_model(vocab)
+    with torch.no_grad():
+        model.head.bias[vocab.id(END)] = -50.0  # never ends: every sample is cut off by max_chars
+        model.head.bias[[vocab.id(s) for s in vocab.symbols if len(s) > 1]] += 3.0  # mostly long tokens
+    prime = f"{START}\nX:1\n"
+    for temperature in (1.0, "argmax"):
+        texts = sample_batch(model, vocab, prime, 4, temperature, 300, seed=0)
+        generated = [len(t) - len(prime) for t in texts]
+        assert all(300 - longest < g <= 300 for g in generated), generated
+        assert all(not split_sample(t, prime).ended for t in texts)
+    chars = Vocab.build(text)
+    texts = sample_batch(random_model(chars), chars, prime, 2, 1.0, 50, seed=0)  # characters: exactly 50
+    assert [len(t) - len(prime) for t in texts if not t.endswith(END)] == [50] * sum(not t.endswith(END) for t in texts)
 
 
 def test_bad_options_are_clear_errors(corpus_vocab):

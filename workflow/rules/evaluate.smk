@@ -17,7 +17,8 @@ rule evaluate:
     params:
         flags=cli_flags({"device": config["train"]["device"]}),
     shell:
-        "python -m abcrnn evaluate --checkpoint {input.checkpoint:q} --data {input.test:q} --out {output:q}"
+        "python -m abcrnn evaluate --checkpoint {input.checkpoint:q} --data {input.test:q}"
+        " --vocab {input.vocab:q} --out {output:q}"
         " {params.flags} --threads {threads} > {log:q} 2>&1"
 
 

@@ -17,11 +17,13 @@ def main_evaluate(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="e.g. results/models/RUN/best.pt")
     p.add_argument("--data", default="results/data/char/test.pt", help="encoded split to score")
+    p.add_argument("--vocab", help="the vocab.json --data was encoded with, which must be the checkpoint's "
+                                   "(default: the vocab.json beside --data)")
     p.add_argument("--out", required=True, help="one-row TSV, e.g. results/models/RUN/test.tsv")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
-    row = evaluate_checkpoint(args.checkpoint, args.data, args.device, args.threads)
+    row = evaluate_checkpoint(args.checkpoint, args.data, args.device, args.threads, args.vocab)
     write_tsv(args.out, [row], TEST_COLUMNS)
     log(f"{row['run']}: test loss {row['test_loss_char']:.4f} nats/char ({row['test_bits_char']:.3f} bits/char)"
         + (f", {row['test_loss']:.4f} nats/{row['unit']}" if row["unit"] != "char" else ""))

@@ -9,15 +9,12 @@ import dataclasses
 from collections import Counter
 
 from abcrnn.notation.tunes import keep_fields
-from abcrnn.errors import AbcrnnError
+from abcrnn.config import NEEDED_FIELDS, STRUCTURE_FIELDS, parse_header_fields  # noqa: F401
 from abcrnn.data.reader import DROP_REASONS, Tune
 
 from abcrnn.data.neardup import SIMILARITY, NearDuplicates, Notes, bucket_keys, exact_key
 from abcrnn.data.sources import FileResult
 
-# Fields corpus.header_fields must keep: abc2midi finds tunes by X:, tables name them by T:, and M:,
-# L: and K: say what the notes mean.
-NEEDED_FIELDS = ("X", "T", "M", "L", "K")
 
 NEAR_MODES = ("drop", "group", "keep")
 REASONS = DROP_REASONS + ("duplicate", "near_duplicate")
@@ -52,21 +49,6 @@ def select(results: list[FileResult], dedupe: bool, near: str, threshold: float 
     return kept, groups
 
 
-def parse_header_fields(value: str) -> frozenset[str] | None:
-    """`all` → None (keep every field line), or `X,T,M,L,K` → the field letters to keep."""
-    if value.strip() == "all":
-        return None
-    letters = [v.strip() for v in value.split(",") if v.strip()]
-    bad = [v for v in letters if len(v) != 1 or not v.isalpha()]
-    if bad or not letters:
-        raise AbcrnnError(f"corpus.header_fields: must be `all` or a list of field letters (X, T, M, ...), "
-                          f"got {value!r}")
-    missing = [f for f in NEEDED_FIELDS if f not in letters]
-    if missing:
-        raise AbcrnnError(f"corpus.header_fields: must keep {', '.join(NEEDED_FIELDS)} (missing {', '.join(missing)})")
-    return frozenset(letters)
-
-
 def variant_label(keep: frozenset[str] | None) -> str:
     """The corpus variant's name in tables: `all`, or the kept field letters (X,T,M,L,K first)."""
     if keep is None:
@@ -76,9 +58,11 @@ def variant_label(keep: frozenset[str] | None) -> str:
 
 
 def drop_fields(kept: list[Tune], keep: frozenset[str] | None) -> list[Tune]:
-    """The kept tunes with only the wanted field lines; each tune's `removed` says what went."""
+    """The kept tunes with only the wanted field lines; each tune's `removed` says what went. The
+    lines that shape the music (STRUCTURE_FIELDS: V:, P:, U:, m:, K:, M:, L:) stay, listed or not."""
     if keep is None:
         return kept
+    keep = keep | STRUCTURE_FIELDS
     out = []
     for tune in kept:
         text, removed = keep_fields(tune.text, keep)

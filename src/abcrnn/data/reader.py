@@ -62,9 +62,35 @@ def utf16_without_bom(data: bytes) -> str | None:
     return None
 
 
+# Where a tune may start in the bytes of a file (an X: line), and a character UTF-8 spells in several bytes.
+_X_LINE_BYTES = re.compile(rb"(?:^|(?<=\r))[ \t]*X:", re.M)
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """Whether most bytes above ASCII spell characters in UTF-8: a UTF-8 file with a few bad bytes,
+    not a Windows-1252 file in which two bytes happen to look like UTF-8."""
+    spelled = sum(len(m) for m in _UTF8_SEQUENCE.findall(data))
+    return spelled > len(data) - len(data.translate(None, _HIGH_BYTES)) - spelled
+
+
+def _decode_8bit(data: bytes) -> str:
+    """Windows-1252, else Latin-1 (which never fails)."""
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
 def decode_bytes(data: bytes) -> str:
     """Text of a file in any of the encodings ABC files come in: UTF-8 (with or without BOM),
-    UTF-16 with BOM or without (utf16_without_bom), Windows-1252, else Latin-1 (which never fails)."""
+    UTF-16 with BOM or without (utf16_without_bom), Windows-1252, else Latin-1 (which never fails).
+
+    One bad byte garbles only its own tune. In a UTF-8 file each byte that is not UTF-8 becomes
+    U+FFFD, which makes its tune unreadable (dropped and counted); the other tunes keep their text. An
+    8-bit file is decoded tune by tune (from each X: line to the next), each as Windows-1252, else
+    Latin-1, so one byte that Windows-1252 lacks does not make the whole file Latin-1."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16")
@@ -78,12 +104,14 @@ def decode_bytes(data: bytes) -> str:
         return data.decode(encoding, errors="replace")
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
-    for encoding in ("utf-8", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if _mostly_utf8(data):
+        return data.decode("utf-8", errors="replace")
+    starts = [0] + [m.start() for m in _X_LINE_BYTES.finditer(data) if m.start()]
+    return "".join(_decode_8bit(data[a:b]) for a, b in zip(starts, starts[1:] + [len(data)]))
 
 
 def unify_newlines(text: str) -> str:

@@ -4,7 +4,13 @@ abc2midi exits 0 even when it reports errors and writes a MIDI file even for a t
 so its messages are parsed and the notes counted in the MIDI. A program that crashes or runs past
 the timeout marks only that tune invalid. Program names can be overridden with the environment
 variables ABCRNN_ABC2MIDI, ABCRNN_ABCM2PS and ABCRNN_FLUIDSYNTH (and the soundfont with
-ABCRNN_SOUNDFONT).
+ABCRNN_SOUNDFONT); a tune's file reaches them as `./NAME.abc`, never as a flag.
+
+Tunes are untrusted, so what they make is capped: a recording plays at most the first MAX_AUDIO_S
+seconds (the gallery's recordings too), a score keeps at most MAX_SCORE_PAGES pages, and
+render.tsv's `cut` column says what was left out. Every recording is peak-normalised: scaled so that
+its loudest sample is at PEAK_DBFS (-1 dBFS), as loud as other music, whatever the soundfont's level
+(normalised_audio; the gallery's Ogg files too).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mido
+import numpy as np
 from tqdm import tqdm
 
 from abcrnn.notation.tunes import renderable
@@ -37,7 +44,19 @@ PROGRAMS = {  # program: (environment variable, default, Debian packages)
 SOUNDFONTS = ("/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2",
               "/usr/share/sounds/sf2/default-GM.sf2")
 SAMPLE_RATE = 22050
-RENDER_COLUMNS = ["file", "midi_ok", "notes", "errors", "warnings", "score_ok", "audio_ok", "timed_out", "message"]
+# Caps on what one tune makes, shared by `abcrnn render` and the gallery: a 2 kB tune at `Q:1/8=1`
+# plays for 34 minutes (a 181 MB WAV), `A99999|` for hours, and 50,000 notes fill hundreds of pages.
+MAX_AUDIO_S = 180  # a recording plays at most the first 3 minutes of a tune (at most 16 MB of WAV)
+MAX_SCORE_PAGES = 20  # a score keeps at most its first 20 SVG pages
+CLIP_TEMPO = 500_000  # microseconds per beat in a clipped MIDI copy
+# Loudness: fluidsynth at SYNTH_GAIN put the recordings' peaks at about -20 dBFS (RMS -35 dBFS); each
+# is scaled so that its peak is at PEAK_DBFS, by at most MAX_SYNTH_GAIN (fluidsynth's largest gain),
+# so that a nearly silent recording is not blown up into noise.
+PEAK_DBFS = -1.0
+SYNTH_GAIN = 0.5
+MAX_SYNTH_GAIN = 10.0
+RENDER_COLUMNS = ["file", "midi_ok", "notes", "errors", "warnings", "score_ok", "audio_ok", "timed_out", "cut",
+                  "message"]
 MESSAGE_CHARS = 300
 
 _ERROR = re.compile(r"^\s*Error\b")
@@ -120,6 +139,11 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+def _as_path(abc: Path) -> str:
+    """The tune's file name as a renderer run in its folder must get it: `./-v.abc`, never a flag."""
+    return f"./{abc.name}"
+
+
 def abc2midi_messages(output: str) -> tuple[list[str], list[str]]:
     """(error lines, warning lines) from abc2midi's output, e.g. 'Error in line-char 6-30 : …'.
 
@@ -147,6 +171,7 @@ class Rendered:
     score_ok: bool | str = ""
     audio_ok: bool | str = ""
     timed_out: bool = False
+    cut: str = ""               # what the caps left out: "audio: the first 180 s of 2048 s; score: …"
     message: str = ""
 
 
@@ -168,7 +193,7 @@ def render_midi(abc: Path, out_dir: Path, timeout: float, result: Rendered, prob
     target = out_dir / f"{abc.stem}.mid"
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
         out = Path(tmp).resolve() / target.name
-        run = run_program([program("abc2midi"), abc.name, "-o", str(out)], timeout, cwd=abc.parent)
+        run = run_program([program("abc2midi"), _as_path(abc), "-o", str(out)], timeout, cwd=abc.parent)
         errors, warnings = abc2midi_messages(run.output)
         result.errors, result.warnings = len(errors), len(warnings)
         result.timed_out |= run.timed_out
@@ -197,16 +222,20 @@ def render_midi(abc: Path, out_dir: Path, timeout: float, result: Rendered, prob
     result.midi_ok = notes is not None and not errors
 
 
-def render_score(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
+def render_score(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str],
+                 cuts: list[str] | None = None) -> None:
     """abcm2ps -g → {n}.svg, one cropped SVG for the tune (abcm2ps names it {n}001.svg).
 
     abcm2ps -g overflows its output buffer on very long tunes; those are typeset as pages
-    instead (-v): {n}.svg is the first page, {n}-p2.svg … the others. score_ok means a score was
-    typeset; abcm2ps's complaints about the tune go to the message.
+    instead (-v): {n}.svg is the first page, {n}-p2.svg … the others, at most MAX_SCORE_PAGES
+    (`cuts` says how many more there were). score_ok means a score was typeset; abcm2ps's complaints
+    about the tune go to the message.
     """
-    run, svgs = _abcm2ps(abc, out_dir, "-g", timeout)
+    run, svgs, total = _abcm2ps(abc, out_dir, "-g", timeout)
     if not svgs and "buffer overflow" in run.output:
-        run, svgs = _abcm2ps(abc, out_dir, "-v", timeout)
+        run, svgs, total = _abcm2ps(abc, out_dir, "-v", timeout)
+    if total > len(svgs) and cuts is not None:
+        cuts.append(f"score: the first {len(svgs)} of {total} pages")
     result.timed_out |= run.timed_out
     if run.failure:
         problems.append(run.failure)
@@ -217,41 +246,144 @@ def render_score(abc: Path, out_dir: Path, timeout: float, result: Rendered, pro
     result.score_ok = bool(svgs) and not run.failure
 
 
-def _abcm2ps(abc: Path, out_dir: Path, mode: str, timeout: float) -> tuple[Run, list[Path]]:
-    """Run abcm2ps in a scratch directory and move the SVG pages it wrote into out_dir."""
+def _abcm2ps(abc: Path, out_dir: Path, mode: str, timeout: float) -> tuple[Run, list[Path], int]:
+    """Run abcm2ps in a scratch directory and move the first MAX_SCORE_PAGES SVG pages it wrote into
+    out_dir: (its run, those pages, how many it wrote)."""
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
-        run = run_program([program("abcm2ps"), mode, abc.name, "-O", str(Path(tmp).resolve() / f"{abc.stem}.svg")],
-                          timeout, cwd=abc.parent)
-        pages = sorted(Path(tmp).glob("*.svg"))
+        run = run_program([program("abcm2ps"), mode, _as_path(abc), "-O",
+                           str(Path(tmp).resolve() / f"{abc.stem}.svg")], timeout, cwd=abc.parent)
+        # {n}001.svg, {n}002.svg, … {n}1000.svg: one prefix, so a longer name is a later page
+        written = sorted(Path(tmp).glob("*.svg"), key=lambda p: (len(p.name), p.name))
+        pages = written[:MAX_SCORE_PAGES]
         if run.failure:
-            return run, []
+            return run, [], 0
         targets = [out_dir / f"{abc.stem}.svg"] + [out_dir / f"{abc.stem}-p{i}.svg" for i in range(2, len(pages) + 1)]
         for target in targets[1: len(pages)]:
             if target.exists():  # an earlier rendering's pages were removed: this one is not abcrnn's
                 raise AbcrnnError(f"{target}: exists and was not written by abcrnn render; choose a new --out-dir")
         for page, target in zip(pages, targets):
             os.replace(page, target)
-    return run, targets[: len(pages)]
+    return run, targets[: len(pages)], len(written)
 
 
-def render_audio(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str]) -> None:
-    """fluidsynth renders out_dir/{n}.mid with the General MIDI soundfont into out_dir/{n}.wav."""
+def synthesize(midi: Path, out: Path, timeout: float, file_type: str, gain: float = SYNTH_GAIN) -> Run:
+    """fluidsynth plays `midi` with the General MIDI soundfont into `out`: `raw` (little-endian 32-bit
+    float, stereo: nothing clips, to be measured), `wav` or `oga` (Ogg Vorbis)."""
+    sample_format = ["-O", "float", "-E", "little"] if file_type == "raw" else []
+    return run_program([program("fluidsynth"), "-ni", "-q", "-g", f"{gain:.6g}", "-r", str(SAMPLE_RATE),
+                        "-T", file_type, *sample_format, "-F", str(out), soundfont(), str(midi)],
+                       timeout, cwd=out.parent)
+
+
+def peak_gain(samples: np.ndarray) -> float:
+    """The factor that puts the peak of `samples` at PEAK_DBFS (1 for silence), at most
+    MAX_SYNTH_GAIN / SYNTH_GAIN."""
+    peak = float(np.abs(samples).max()) if samples.size else 0.0
+    if not peak > 0:
+        return 1.0
+    return min(10 ** (PEAK_DBFS / 20) / peak, MAX_SYNTH_GAIN / SYNTH_GAIN)
+
+
+def read_raw(path: Path) -> np.ndarray:
+    """The samples of a `synthesize(..., "raw")` file."""
+    return np.fromfile(path, dtype="<f4")
+
+
+def write_wav(path: Path, samples: np.ndarray) -> None:
+    """Interleaved stereo float samples as a 16-bit WAV file at SAMPLE_RATE."""
+    import wave
+
+    pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(SAMPLE_RATE)
+        w.writeframes(pcm.tobytes())
+
+
+def normalised_audio(midi: Path, target: Path, timeout: float) -> Run:
+    """A recording of `midi` in target (.wav or .oga/.ogg), its peak at PEAK_DBFS: fluidsynth renders
+    it once as float samples, which are measured; a WAV is those samples scaled, an Ogg file is
+    rendered again with the gain that puts its peak there (Vorbis coding moves a peak by a few
+    tenths of a dB). `target` is written only when the returned Run succeeded."""
+    raw = target.with_name(f".{target.stem}.raw")
+    try:
+        run = synthesize(midi, raw, timeout, "raw")
+        if run.returncode != 0 or run.failure or not raw.exists():
+            return run
+        samples = read_raw(raw)
+        gain = peak_gain(samples)
+        if target.suffix == ".wav":
+            write_wav(target, samples * gain)
+            return run
+        del samples
+        return synthesize(midi, target, timeout, "oga", SYNTH_GAIN * gain)
+    finally:
+        raw.unlink(missing_ok=True)
+
+
+def render_audio(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str],
+                 cuts: list[str] | None = None) -> None:
+    """fluidsynth renders out_dir/{n}.mid with the General MIDI soundfont into out_dir/{n}.wav: its
+    first MAX_AUDIO_S seconds (`cuts` says how long the tune was), peak-normalised to PEAK_DBFS."""
     midi, target = out_dir / f"{abc.stem}.mid", out_dir / f"{abc.stem}.wav"
     if not midi.exists():
         result.audio_ok = False
         problems.append("no MIDI file to play")
         return
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".render-") as tmp:
-        out = Path(tmp).resolve() / target.name
-        run = run_program([program("fluidsynth"), "-ni", "-F", str(out), "-r", str(SAMPLE_RATE), soundfont(),
-                           str(midi.resolve())], timeout, cwd=tmp)
+        out, played = Path(tmp).resolve() / target.name, Path(tmp).resolve() / midi.name
+        try:
+            length = clip_midi(midi, played, MAX_AUDIO_S)
+        except Exception as exc:  # mido rejects a malformed file with various exception types
+            result.audio_ok = False
+            problems.append(f"no audio: unreadable MIDI file ({exc})")
+            return
+        run = normalised_audio(played, out, timeout)
         result.timed_out |= run.timed_out
         ok = run.returncode == 0 and not run.failure and out.exists() and out.stat().st_size > 0
         if ok:
             os.replace(out, target)
+            if length is not None and cuts is not None:
+                cuts.append(f"audio: the first {MAX_AUDIO_S} s of {length:.0f} s")
         else:
             problems.append(run.failure or f"fluidsynth failed: {_first_problem(run.output)}")
     result.audio_ok = ok
+
+
+def clip_midi(source: Path, target: Path, seconds: float) -> float | None:
+    """Write the first `seconds` of a MIDI file to target and return the file's whole length in
+    seconds, or copy the file itself when it is no longer (None): a loop that never ends, or one note
+    of two hours, should not take two hours of rendering. The clipped copy keeps every message's
+    timing at one tempo and ends every note."""
+    midi = mido.MidiFile(source)
+    length = midi.length
+    if length <= seconds:
+        shutil.copyfile(source, target)
+        return None
+    ticks_per_second = midi.ticks_per_beat * 1_000_000 / CLIP_TEMPO
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=CLIP_TEMPO, time=0)])
+    now, last_tick, sounding = 0.0, 0, set()
+    for msg in midi:  # merged tracks, times in seconds with the file's tempo changes applied
+        now += msg.time
+        if now > seconds:
+            break
+        if msg.is_meta:  # tempo changes are in the timing already; names and markers are not needed
+            continue
+        tick = round(now * ticks_per_second)
+        track.append(msg.copy(time=tick - last_tick))
+        last_tick = tick
+        if msg.type == "note_on" and msg.velocity > 0:
+            sounding.add((msg.channel, msg.note))
+        elif msg.type in ("note_off", "note_on"):
+            sounding.discard((msg.channel, msg.note))
+    end = round(seconds * ticks_per_second)
+    for k, (channel, note) in enumerate(sorted(sounding)):
+        track.append(mido.Message("note_off", channel=channel, note=note, time=end - last_tick if k == 0 else 0))
+    clipped = mido.MidiFile(type=0, ticks_per_beat=midi.ticks_per_beat)
+    clipped.tracks.append(track)
+    clipped.save(target)
+    return length
 
 
 def _first_problem(output: str, default: str = "no message") -> str:
@@ -267,7 +399,7 @@ def render_tune(abc: Path, settings: Settings, out_dir: Path | None = None) -> R
     for suffix, wanted in ((".mid", settings.midi), (".svg", settings.score), (".wav", settings.audio)):
         if wanted:
             (out_dir / f"{abc.stem}{suffix}").unlink(missing_ok=True)
-    result, problems = Rendered(abc.name), []
+    result, problems, cuts = Rendered(abc.name), [], []
     try:
         text = abc.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
@@ -279,9 +411,10 @@ def render_tune(abc: Path, settings: Settings, out_dir: Path | None = None) -> R
         if settings.midi:
             render_midi(safe, out_dir, settings.timeout, result, problems)
         if settings.score:
-            render_score(safe, out_dir, settings.timeout, result, problems)
+            render_score(safe, out_dir, settings.timeout, result, problems, cuts)
         if settings.audio:
-            render_audio(safe, out_dir, settings.timeout, result, problems)
+            render_audio(safe, out_dir, settings.timeout, result, problems, cuts)
+    result.cut = "; ".join(cuts)
     result.message = _one_line("; ".join(problems))
     return result
 

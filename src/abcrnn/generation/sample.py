@@ -82,7 +82,8 @@ def sample_batch(model, vocab, prime: str | list[str], n: int, temperature: floa
                  constrain: str = "none", stats: dict | None = None) -> list[str]:
     """Generate n samples together; each is its prime plus the continuation.
 
-    A sample stops when its text ends with <end> or after max_chars generated symbols. Sample i
+    A sample stops when its text ends with <end> or when its generated text reaches max_chars
+    characters (a token model's symbols spell several; one that would pass max_chars is left out). Sample i
     uses seed + i, so it does not depend on n. `prime` is one text for all or a list of n texts.
     constrain "meter": meter-aware decoding (constrain.MeterConstraint masks the symbols that would
     close a bar early, overflow it or end the tune mid-bar); `stats["fallbacks"]` then gets, per
@@ -105,6 +106,8 @@ def sample_batch(model, vocab, prime: str | list[str], n: int, temperature: floa
     generated = torch.zeros(n, max_chars, dtype=torch.long)
     lengths = torch.full((n,), max_chars, dtype=torch.long)
     done = torch.zeros(n, dtype=torch.bool)
+    symbol_chars = torch.tensor(vocab.symbol_lengths(), dtype=torch.long)  # characters each symbol spells
+    chars = torch.zeros(n, dtype=torch.long)  # characters generated per sample
     was_training = model.training
     model.eval()  # no dropout while sampling; the caller's mode is restored below
     meter = None
@@ -123,12 +126,21 @@ def sample_batch(model, vocab, prime: str | list[str], n: int, temperature: floa
             if meter is not None:
                 meter.advance(token)
             generated[:, t] = token
+            chars += symbol_chars[token]
+            over = (chars > max_chars) & ~done  # this symbol passes max_chars: the sample stops before it
+            lengths[over] = t
+            done |= over
             if width and t + 1 >= width:
                 ended = (generated[:, t + 1 - width : t + 1] == end_ids).all(1) & ~done
                 lengths[ended] = t + 1
                 done |= ended
                 if done.all():
                     break
+            full = (chars >= max_chars) & ~done
+            lengths[full] = t + 1
+            done |= full
+            if done.all():
+                break
             logits, state = model.advance(token.to(device), state)
     finally:
         model.train(was_training)
@@ -166,6 +178,8 @@ def make_primes(mode: str, n: int, seed: int, test_path: str | Path | None = Non
         headers = _test_headers(test_path)
         return [f"{START}\n{headers[random.Random(seed + i).randrange(len(headers))]}\n" for i in range(n)]
     text = mode.replace("\\n", "\n")
+    if END in text:
+        raise AbcrnnError(f"--prime: holds {END}, which ends a tune; a prime is the start of one (sample.prime)")
     if not text.startswith(START):
         text = f"{START}\n{text}"
     return [text] * n

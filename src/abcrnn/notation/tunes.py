@@ -127,7 +127,8 @@ def body(tune: str) -> str:
 
 def keep_fields(tune: str, keep: frozenset[str] | None) -> tuple[str, list[str]]:
     """The tune with only the information field lines whose letter is in `keep` (None: all kept),
-    and the letters of the lines it dropped, in order (a field's `+:` continuations go with it).
+    and the letter of each line it dropped, in order (a field's `+:` continuation lines go with it and
+    count under its letter).
 
     Header and body field lines alike (`N:` notes, `Z:` transcriber, `W:`/`w:` lyrics); inline
     fields such as `[K:G]` inside music lines are music and stay.
@@ -138,7 +139,9 @@ def keep_fields(tune: str, keep: frozenset[str] | None) -> tuple[str, list[str]]
     for line in tune.split("\n"):
         field = field_line(line)
         if field is not None and field[0] == "+":
-            if not dropping:
+            if dropping:
+                removed.append(removed[-1])  # a continuation line goes, and counts, with its field
+            else:
                 kept.append(line)
             continue
         dropping = field is not None and field[0] not in keep

@@ -7,8 +7,9 @@ beside the real test-set tune whose header primed it. Everything the pages show 
 gallery folder (assets/), so it can be moved or zipped, and nothing is loaded from the internet;
 the pages use no JavaScript.
 
-Audio: each MIDI file → fluidsynth with the General MIDI soundfont render.py finds (TimGM6mb
-first) → Ogg Vorbis, written by fluidsynth itself (libsndfile), a few hundred kB per tune. The
+Audio: each MIDI file (its first MAX_AUDIO_S seconds) → fluidsynth with the General MIDI soundfont
+render.py finds (TimGM6mb first) → Ogg Vorbis, written by fluidsynth itself (libsndfile), a few
+hundred kB per tune, peak-normalised to -1 dBFS like `abcrnn render --audio` (render.normalised_audio). The
 primer tunes are rendered here (abc2midi, abcm2ps) from the test split. Without a renderer the
 gallery still builds: the index says what is missing and how to install it.
 """
@@ -23,19 +24,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mido
 
 from abcrnn.notation.tunes import header_text, split_tagged
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv, write_text
 from abcrnn.report.gallery_html import VALID, compare_page, index_page, set_page
-from abcrnn.generation.render import Settings, program, render_files, run_program, soundfont
+from abcrnn.generation.render import (MAX_AUDIO_S, MAX_SCORE_PAGES, Settings, clip_midi, normalised_audio, program,
+                                      render_files, soundfont)
 
 MARKER = ".abcrnn-gallery"  # a gallery folder holds it; any other existing folder is not replaced
-AUDIO_RATE = 22050
-AUDIO_GAIN = "0.5"
-MAX_AUDIO_S = 180  # a recording plays at most the first 3 minutes of a tune
-CLIP_TEMPO = 500_000  # microseconds per beat in a clipped MIDI copy
 
 
 @dataclass
@@ -125,8 +122,10 @@ def _copy(source: Path, target: Path) -> bool:
 
 
 def _scores(rendered: Path, stem: str, assets: Path, root: Path) -> list[str]:
+    """The score's pages copied into assets: at most MAX_SCORE_PAGES, as `abcrnn render` keeps them."""
     pages = [rendered / f"{stem}.svg"] + sorted(rendered.glob(f"{stem}-p*.svg"),
                                                 key=lambda p: int(re.sub(r"\D", "", p.stem.split("-p")[-1]) or 0))
+    pages = pages[:MAX_SCORE_PAGES]
     return [str((assets / p.name).relative_to(root)) for p in pages if _copy(p, assets / p.name)]
 
 
@@ -205,7 +204,7 @@ def _found(name: str) -> bool:
 def encode_audio(cards: list[Card], root: Path, timeout: float, threads: int, notices: list[str]) -> None:
     """Ogg Vorbis beside each card's MIDI file, with fluidsynth; notices say why there is none."""
     try:
-        synth, font = program("fluidsynth"), soundfont()
+        program("fluidsynth"), soundfont()
     except AbcrnnError as exc:
         notices.append(f"no audio: {exc} (`make setup` as root installs fluidsynth and timgm6mb-soundfont)")
         return
@@ -219,8 +218,7 @@ def encode_audio(cards: list[Card], root: Path, timeout: float, threads: int, no
                 clipped = clip_midi(midi, played, MAX_AUDIO_S)
             except Exception:  # mido rejects a malformed file with various exception types
                 return "", False
-            run = run_program([synth, "-ni", "-q", "-g", AUDIO_GAIN, "-r", str(AUDIO_RATE), "-T", "oga", "-F",
-                               str(out), font, str(played)], timeout, cwd=tmp)
+            run = normalised_audio(played, out, timeout)
             if run.returncode == 0 and not run.failure and out.is_file() and out.stat().st_size > 0:
                 os.replace(out, target)
                 return str(target.relative_to(root)), clipped
@@ -235,39 +233,6 @@ def encode_audio(cards: list[Card], root: Path, timeout: float, threads: int, no
     failed = sum(1 for c in todo if not c.audio)
     if failed:
         notices.append(f"fluidsynth could not render {failed} of {len(todo)} MIDI files to audio")
-
-
-def clip_midi(source: Path, target: Path, seconds: int) -> bool:
-    """Write the first `seconds` of a MIDI file to target (True), or the file itself when it is
-    shorter (False): a loop that never ends, or one note of two hours, should not take two hours of
-    rendering. The clipped copy keeps every message's timing at one tempo and ends every note."""
-    midi = mido.MidiFile(source)
-    if midi.length <= seconds:
-        shutil.copyfile(source, target)
-        return False
-    ticks_per_second = midi.ticks_per_beat * 1_000_000 / CLIP_TEMPO
-    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=CLIP_TEMPO, time=0)])
-    now, last_tick, sounding = 0.0, 0, set()
-    for msg in midi:  # merged tracks, times in seconds with the file's tempo changes applied
-        now += msg.time
-        if now > seconds:
-            break
-        if msg.is_meta:  # tempo changes are in the timing already; names and markers are not needed
-            continue
-        tick = round(now * ticks_per_second)
-        track.append(msg.copy(time=tick - last_tick))
-        last_tick = tick
-        if msg.type == "note_on" and msg.velocity > 0:
-            sounding.add((msg.channel, msg.note))
-        elif msg.type in ("note_off", "note_on"):
-            sounding.discard((msg.channel, msg.note))
-    end = round(seconds * ticks_per_second)
-    for k, (channel, note) in enumerate(sorted(sounding)):
-        track.append(mido.Message("note_off", channel=channel, note=note, time=end - last_tick if k == 0 else 0))
-    clipped = mido.MidiFile(type=0, ticks_per_beat=midi.ticks_per_beat)
-    clipped.tracks.append(track)
-    clipped.save(target)
-    return True
 
 
 def _primers(tests: list[str]) -> dict[str, int]:

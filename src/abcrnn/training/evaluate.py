@@ -14,6 +14,7 @@ import math
 from dataclasses import fields
 from pathlib import Path
 
+from abcrnn.data.vocab import Vocab
 from abcrnn.models.checkpoint import load_checkpoint
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import number, read_tsv
@@ -30,12 +31,31 @@ NUMERIC = {*RESULT_COLUMNS} | {f.name for f in fields(RunSettings) if f.metadata
 
 # --- evaluate ---------------------------------------------------------------------------------------
 
-def evaluate_checkpoint(checkpoint, data_path, device: str = "auto", threads: int = 2) -> dict:
-    """The test.tsv row of one checkpoint on one encoded split, scored with the run's stream layout."""
+def check_data_vocab(checkpoint, vocab: Vocab, data_path, vocab_path=None) -> None:
+    """The encoded split must be in the checkpoint's vocabulary, as training checks its data: the
+    vocab.json it was encoded with (vocab_path, else the one beside it) must be the checkpoint's. An
+    encoded split holds only numbers, and a token model scores character data without a word."""
+    path = Path(vocab_path) if vocab_path else Path(data_path).with_name("vocab.json")
+    if not path.is_file():
+        raise AbcrnnError(f"{data_path}: no vocab.json beside it, so it cannot be checked against the "
+                          f"checkpoint's vocabulary; pass --vocab (the vocab.json it was encoded with)"
+                          if not vocab_path else f"{path}: vocabulary not found (--vocab)")
+    data_vocab = Vocab.load(path)
+    if (data_vocab.unit, data_vocab.tags, data_vocab.symbols) != (vocab.unit, vocab.tags, vocab.symbols):
+        raise AbcrnnError(f"{data_path}: was encoded with {path} ({data_vocab.unit} vocabulary, {len(data_vocab)} "
+                          f"symbols), but {checkpoint} was trained on a {vocab.unit} vocabulary of {len(vocab)} symbols"
+                          f"{'' if data_vocab.unit != vocab.unit else ' built from other text'}; score it on the split "
+                          f"encoded with its own vocabulary (e.g. results/data/{vocab.unit}/test.pt)")
+
+
+def evaluate_checkpoint(checkpoint, data_path, device: str = "auto", threads: int = 2, vocab_path=None) -> dict:
+    """The test.tsv row of one checkpoint on one encoded split, scored with the run's stream layout;
+    the split's vocabulary (vocab_path, else the vocab.json beside it) must be the checkpoint's."""
     if threads < 1:
         raise AbcrnnError("--threads: must be at least 1")
     dev = setup_torch(threads, device)
     model, vocab, payload = load_checkpoint(checkpoint, dev)
+    check_data_vocab(checkpoint, vocab, data_path, vocab_path)
     data = load_split(data_path, len(vocab), "test")
     s, extra = payload["settings"], payload.get("extra", {})
     loss = stream_loss(model, data, s.batch_size, s.chunk, dev)
