@@ -116,7 +116,7 @@ def parameter_count(vocab_size: int, settings: RunSettings) -> int:
     """The number of parameters build_model makes, computed without building it (to refuse in time a
     model that would not fit in memory)."""
     if settings.model == "transformer":
-        from abcrnn.models.recurrent import transformer
+        from abcrnn.models import transformer
 
         return transformer.parameter_count(vocab_size, settings.hidden, settings.layers, settings.context)
     h, gates = settings.hidden, GATES[settings.model]
