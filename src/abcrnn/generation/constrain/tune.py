@@ -57,7 +57,12 @@ MAX_CHORD_SYMBOL = 10
 END_TAG = "<end>"
 # A line breaks after this many bars, or at the first bar line after this many notes: abcm2ps stops
 # with "Line too much shrunk" on a line it cannot fit.
-MAX_LINE_BARS, MAX_LINE_NOTES = 6, 36
+MAX_LINE_BARS, MAX_LINE_NOTES, MAX_LINE_CHARS = 4, 24, 56
+MAX_BAR_NOTES = 12  # without a meter to fill (ABC alone), a bar holds at most this many notes
+MAX_BAR_PREFIXES = 4  # chord symbols, grace notes and decorations in a bar
+# abc2midi's accompaniment, once a chord symbol has started it, plays at least this long a bar: a
+# tune with chord symbols may not end with a shorter bar ("Sustained notes beyond end of track").
+CHORD_BAR = Fraction(1, 4)
 
 SEP, ACC, NOTE, REST, BAR, BRACKET, ENDING, PAREN, TUPLET, QUOTE, BANG, GRACE, CHORD, CHORD_LEN, BROKEN, TAG, \
     DONE = range(17)
@@ -120,7 +125,7 @@ class Reader:
     __slots__ = ("ctx", "mode", "pending", "line_start", "last", "bar", "music", "accidentals", "first_bar",
                  "pickup", "tie", "tie_ok", "tuplet_left", "tuplet_len", "broken_next", "broken_len",
                  "broken_ok", "prefix", "need_note", "slur", "repeat", "ending", "need_ending2", "section_bars",
-                 "notes", "final", "last_bar_ok", "slot", "bar_word", "after_word", "after_bar", "line_bars", "line_notes")
+                 "notes", "final", "last_bar_ok", "slot", "bar_word", "after_word", "after_bar", "line_bars", "line_notes", "line_chars", "bar_notes", "bar_prefixes", "chords", "end_ok")
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
@@ -140,7 +145,9 @@ class Reader:
         self.bar_word = ""                     # the last bar line (effective: with its ending)
         self.after_word = False                # the bar line was the last mark (no space since)
         self.after_bar = False                 # a bar line was the last mark but for spaces
-        self.line_bars = self.line_notes = 0
+        self.line_bars = self.line_notes = self.line_chars = self.bar_notes = self.bar_prefixes = 0
+        self.chords = False                    # a chord symbol has been written
+        self.end_ok = True                     # the last bar may end the tune (see CHORD_BAR)
 
     def copy(self) -> Reader:
         new = Reader.__new__(Reader)
@@ -159,14 +166,19 @@ class Reader:
                 self.tuplet_left, self.tuplet_len, self.broken_next, self.broken_len, self.broken_ok, self.prefix,
                 self.need_note, self.slur, self.repeat, self.ending, self.need_ending2, min(self.section_bars, 1),
                 self.notes, self.final, self.last_bar_ok, self.slot, "" if self.music else self.bar_word,
-                self.after_word, self.after_bar, _near(self.line_bars, MAX_LINE_BARS), _near(self.line_notes, MAX_LINE_NOTES))
+                self.after_word, self.after_bar, _near(self.line_bars, MAX_LINE_BARS), _near(self.line_notes, MAX_LINE_NOTES),
+                _near(self.line_chars, MAX_LINE_CHARS, 12), self.line_chars <= 1,
+                _near(self.bar_notes, MAX_BAR_NOTES, 3) if self.ctx.level == ABC else -1, self.bar_prefixes, self.chords and self.bar < CHORD_BAR, self.end_ok)
 
     # --- reading --------------------------------------------------------------------------------
     def feed(self, text: str) -> bool:
         return all(self.step(c) for c in text)
 
     def step(self, c: str) -> bool:
+        self.line_chars += 1
         mode = self.mode
+        if c == ":" and self.line_chars == 2 and self.pending.isalpha():
+            return False  # `z:` at a line's start is a field line to abcm2ps
         if mode == SEP:
             return self._start(c)
         if mode == DONE:
@@ -213,6 +225,8 @@ class Reader:
         if (self.final and c != "\n" and not (self.line_start and c == "<")) or (self.need_ending2 and c != "["):
             return False
         after_bar, self.after_bar = self.after_bar, False
+        if self.line_full and after_bar and self.tie is None and c != "\n" and not (c == "[" and self.after_word):
+            return False  # the line is full: it breaks here (but for a tied note, which must come first)
         if c == " ":
             self.after_bar = after_bar
             ok = not self.line_start and self.last != "space" and self._free() and self.tie is None \
@@ -223,10 +237,8 @@ class Reader:
             if self.line_start or not after_bar or not self._free() or self.need_ending2 or self.tie is not None:
                 return False
             self.line_start, self.last, self.after_word = True, "newline", False
-            self.line_bars = self.line_notes = 0
+            self.line_bars = self.line_notes = self.line_chars = 0
             return True
-        if self.line_full and self.last == "bar" and not (c == "[" and self.after_word):
-            return False  # the line is full: it breaks here
         if c == "<" and self.line_start:
             self.mode, self.pending = TAG, c
             return self.can_end()
@@ -258,6 +270,8 @@ class Reader:
             return ok
         if c == '"':
             self.mode, self.pending = QUOTE, c
+            if self.ctx.level == FORM and self.ctx.slots and self.ctx.slots[-1].length < CHORD_BAR:
+                return False
             return self._prefix_ok(1) and (self._note_fits(None, None, "note") is not None
                                            or self._note_fits(None, None, "rest") is not None)
         if c == "!":
@@ -284,7 +298,7 @@ class Reader:
 
     @property
     def line_full(self) -> bool:
-        return self.line_bars >= MAX_LINE_BARS or self.line_notes >= MAX_LINE_NOTES
+        return self.line_bars >= MAX_LINE_BARS or self.line_notes >= MAX_LINE_NOTES or self.line_chars >= MAX_LINE_CHARS
 
     def _free(self) -> bool:
         """Nothing waits for a note: no tuplet, broken rhythm, decoration or slur opening unfinished."""
@@ -321,6 +335,10 @@ class Reader:
         else:
             adds = written
         ctx = self.ctx
+        if ctx.level == ABC and not self.tuplet_len:  # a bar of at most 12 notes, and two bars of its meter
+            if self.bar_notes + (self.tuplet_left or 1) > MAX_BAR_NOTES or \
+                    ctx.meter is not None and self.bar + adds > 2 * ctx.meter:
+                return None
         if ctx.level >= METER:
             room = self.room()
             if self.bar + adds > room or not ctx.fillable(room - self.bar - adds):
@@ -407,7 +425,8 @@ class Reader:
         self.broken_next = self.broken_len = None
         self.tie = None
         self.tie_ok = pitch if kind == "note" and self.tuplet_left == 0 and self.prefix[0] < 3 else None
-        self.line_notes += 1
+        self.line_notes += 2 if kind == "chord" else 1  # (a chord is as wide as two notes)
+        self.bar_notes += 1
         self.broken_ok = written if single and not pair else None
         if accidental is not None:
             self.accidentals = tuple(a for a in self.accidentals if a[:2] != accidental[:2]) + (accidental,)
@@ -492,9 +511,8 @@ class Reader:
         """Whether the bar line `word` (with the ending it opens) may close the bar here."""
         if self.final or not self._free() or self.prefix != (0, False):
             return False
-        if self.tie is not None and (word != "|" or self.ctx.level >= METER and self.bar < self.room()
-                                     or self.line_bars + 1 >= MAX_LINE_BARS or self.line_notes >= MAX_LINE_NOTES):
-            return False  # a tie crosses a plain bar line only, and no line break
+        if self.tie is not None and (word != "|" or self.ctx.level >= METER and self.bar < self.room()):
+            return False  # a tie crosses a plain bar line only (and no line break: see _start)
         if self.need_ending2:
             return False
         closes = word in _CLOSES
@@ -516,7 +534,7 @@ class Reader:
             return False
         if self.ending == 2 and (closes or word == "|1"):
             return False
-        if word == "|]" and (self.repeat or self.ending == 1 or self.slur):
+        if word == "|]" and (self.repeat or self.ending == 1 or self.slur or (self.chords and self.bar < CHORD_BAR)):
             return False
         ctx = self.ctx
         if ctx.level >= METER:
@@ -534,7 +552,7 @@ class Reader:
             slot = ctx.slots[self.slot]
             if word not in slot.words and not (word == ":|" and ":|2" in slot.words):
                 return False
-            if slot.last and self.slur:
+            if slot.last and (self.slur or (self.chords and self.bar < CHORD_BAR)):
                 return False
         return True
 
@@ -572,7 +590,8 @@ class Reader:
         if word == "|]":
             self.final = True
         self.section_bars = 0 if word != "|" else self.section_bars + (0 if opening_only else 1)
-        self.bar, self.music, self.accidentals = Fraction(0), False, ()
+        self.end_ok = not (self.chords and self.bar < CHORD_BAR) or opening_only and self.end_ok
+        self.bar, self.music, self.accidentals, self.bar_notes, self.bar_prefixes = Fraction(0), False, (), 0, 0
         self.tie_ok = self.broken_ok = None
         self.last, self.after_bar = "bar", True
         self.line_bars += not opening_only
@@ -641,11 +660,13 @@ class Reader:
         """Whether a chord symbol (stage 1), grace notes (2) or a decoration (3) may come next."""
         if self.tuplet_left or self.broken_next is not None or self.tie is not None:
             return False
-        return self.prefix[0] < stage
+        return self.prefix[0] < stage and self.bar_prefixes < MAX_BAR_PREFIXES
 
     def _add_prefix(self, stage: int) -> None:
+        self.chords = self.chords or stage == 1
         self.prefix = (stage, self.prefix[1] or stage == 2)
         self.need_note, self.last = True, "prefix"
+        self.bar_prefixes += 1
 
     def _quote(self, c: str) -> bool:
         self.pending += c
@@ -700,8 +721,8 @@ class Reader:
         """Whether the tune may end here (at a line's start, after a bar line)."""
         if not (self.line_start and self.last == "newline" and self.notes and self._free() and self.tie is None):
             return False
-        if self.repeat or self.ending == 1 or self.need_ending2 or self.slur or self.ending == 2 and \
-                self.bar_word not in ("|]", "||"):
+        if self.repeat or self.ending == 1 or self.need_ending2 or self.slur or not self.end_ok or \
+                self.ending == 2 and self.bar_word not in ("|]", "||"):
             return False
         ctx = self.ctx
         if ctx.level >= METER and not self.last_bar_ok:
@@ -726,14 +747,14 @@ def _chord_symbol_prefix(text: str) -> bool:
     return text in _chord_symbols()[1]
 
 
-def _near(count: int, limit: int) -> int:
-    """A count as far as what comes next depends on it: exact within two of its limit."""
-    return min(count, limit) if count >= limit - 2 else -1
+def _near(count: int, limit: int, window: int = 2) -> int:
+    """A count as far as what comes next depends on it: exact within `window` of its limit."""
+    return min(count, limit) if count >= limit - window else -1
 
 
 def _canonical(pending: str, mode: int) -> str:
     """The mark being written with its pitch left out where only its length and shape matter."""
     if mode in (NOTE, ACC):
-        return "".join("C" if ch in "ABCDEFG" else "c" if ch in "abcdefg" else "^" if ch in "^_=" else ch
+        return "".join("C" if ch in "ABCDEFG" else "c" if ch in "abcdefg" else "^" if ch in "^_" else ch
                        for ch in pending)
     return pending
