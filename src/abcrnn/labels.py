@@ -10,8 +10,9 @@ from pathlib import Path
 
 from abcrnn.errors import AbcrnnError
 
-# Decoding modes of `sample.constrain`: none, or masks that keep the tune inside the meter.
-CONSTRAINTS = ("none", "meter")
+# Decoding modes of `sample.constrain`: none, or masks that keep the tune valid ABC (abc), also in its
+# meter (meter), also in a form plan drawn from the training tunes, ending on the tonic (form).
+CONSTRAINTS = ("none", "abc", "meter", "form")
 
 
 def temperature_label(t) -> str:
@@ -33,8 +34,8 @@ def parse_temperature(value) -> float | str:
 
 
 def sample_label(temperature, constrain: str = "none") -> str:
-    """A sample set's name in folders and tables: the temperature (`0.7`, `argmax`), with `-meter`
-    when it was sampled with meter-aware decoding."""
+    """A sample set's name in folders and tables: the temperature (`0.7`, `argmax`), with the
+    decoding when it was constrained (`0.7-abc`, `0.7-meter`, `0.7-form`)."""
     label = temperature_label(parse_temperature(temperature))
     return label if constrain == "none" else f"{label}-{constrain}"
 

@@ -1,4 +1,4 @@
-# Sampling at each temperature (and decoding: `0.7-meter` is meter-aware) from the best run (or every
+# Sampling at each temperature (and decoding: `0.7-form` is form-aware) from the best run (or every
 # run), rendering, and the validity table.
 
 
@@ -6,6 +6,7 @@ rule sample:
     input:
         checkpoint=sample_checkpoint,
         test=f"{DATA}/test.txt",
+        train=f"{DATA}/train.txt",
     output:
         table="{set}/samples.tsv",
         raw="{set}/raw.txt",
@@ -24,7 +25,7 @@ rule sample:
         decoding=sample_flags_of,
         device=cli_flags({"device": config["train"]["device"]}),
     shell:
-        "python -m abcrnn sample --checkpoint {input.checkpoint:q} --test {input.test:q}"
+        "python -m abcrnn sample --checkpoint {input.checkpoint:q} --test {input.test:q} --train {input.train:q}"
         " {params.decoding} {params.flags} {params.device} --threads {threads}"
         " --out-dir {wildcards.set:q} > {log:q} 2>&1"
 

@@ -57,8 +57,11 @@ def sample_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", metavar="K", type=int, default=0, help="sample among the k likeliest symbols (0 = off)")
     p.add_argument("--top-p", metavar="P", type=float, default=1.0, help="nucleus sampling mass (1.0 = off)")
     p.add_argument("--constrain", choices=CONSTRAINTS, default="none",
-                   help="meter: mask the symbols that would close a bar before it is full, overflow it, or end the "
-                        "tune mid-bar (M: and L: of the tune; pickups and bars beside repeats may be short)")
+                   help="abc: allow only symbols after which the tune can still become valid ABC (every sign with "
+                        "its note, ties, tuplets, repeats and endings closed); meter: also bars that fill M:; form: "
+                        "also a form plan drawn from the training tunes of the header's rhythm and meter, ending on "
+                        "the tonic")
+    p.add_argument("--train", metavar="PATH", help="the training split, for --constrain form")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where to run the model")
     p.add_argument("--threads", metavar="N", type=int, default=2, help="CPU threads for torch")
     p.add_argument("--out-dir", metavar="DIR",
@@ -81,17 +84,25 @@ def main_sample(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"abcrnn sample: warning: the prime has {unknown} character(s) the model never saw", file=sys.stderr)
     stats: dict = {}
+    plan_for = None
+    if args.constrain == "form":
+        if not args.train:
+            raise AbcrnnError("--constrain form needs --train (the training split the form plans are drawn from)")
+        plan_for = plan_drawer(args.train, args.seed, args.max_chars)
     texts = sample_batch(model, vocab, primes, args.num, temperature, args.max_chars, args.seed,
-                         args.top_k, args.top_p, device, progress=True, constrain=args.constrain, stats=stats)
+                         args.top_k, args.top_p, device, progress=True, constrain=args.constrain, stats=stats,
+                         plan_for=plan_for)
     samples = [split_sample(t, p) for t, p in zip(texts, primes)]
     width = number_width(len(samples))
     if args.out_dir is None:
         for i, sample in enumerate(samples):
             sys.stdout.write(raw_block(i + 1, width, args.seed + i, temperature, sample))
         return 0
-    write_samples(args.out_dir, samples, primes, args.seed, temperature, args.constrain, stats["fallbacks"])
+    write_samples(args.out_dir, samples, primes, args.seed, temperature, args.constrain, stats)
     ended = sum(s.ended for s in samples)
-    decoding = f", meter-aware ({sum(stats['fallbacks'])} fallbacks)" if args.constrain == "meter" else ""
+    decoding = "" if args.constrain == "none" else (
+        f", {args.constrain}-aware ({sum(stats['fallbacks'])} fallbacks, "
+        f"{sum(stats['masked']) / len(samples):.1%} of the probability masked per step)")
     print(f"abcrnn sample: {len(samples)} samples from {path} at temperature {temperature_label(temperature)}"
           f"{decoding} ({ended} ended with <end>) -> {args.out_dir}", file=sys.stderr)
     return 0
@@ -213,3 +224,25 @@ def main_validity(argv: list[str] | None = None) -> int:
     return 0
 
 
+def plan_drawer(train: str, seed: int, max_chars: int):
+    """plan_for(i, header) for sample i: a form plan drawn (with seed + i) among the training tunes'
+    plans of the header's rhythm and meter, that fits the header's meter and unit and, at about 16
+    characters a bar, max_chars."""
+    from abcrnn.generation.constrain.forms import PlanBook, feasible
+    from abcrnn.notation.tunes import header_fields, meter_length, split_tagged, unit_length
+
+    try:
+        tunes = split_tagged(Path(train).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise AbcrnnError(f"{train}: cannot read the training split ({exc.strerror})") from None
+    book = PlanBook(tunes)
+
+    def plan_for(i: int, header: str):
+        fields = header_fields(header)
+        meter = meter_length(fields.get("M"))
+        if meter is None:
+            return None
+        unit = unit_length(fields.get("L"), meter)
+        return book.draw(header, seed + i, lambda plan: plan.bars * 16 <= max_chars and feasible(plan, meter, unit))
+
+    return plan_for

@@ -25,8 +25,9 @@ from abcrnn.labels import number_width
 from abcrnn.labels import parse_temperature
 
 PRIME_MODES = ("test-header", "start")
-SAMPLE_COLUMNS = ["n", "file", "seed", "temperature", "constrain", "fallbacks", "ended", "chars", "prime"]
-# Files a sample directory holds from an earlier run (samples and their renderings).
+# masked: the mean probability per step that grammar-aware decoding took away; plan: the form plan
+SAMPLE_COLUMNS = ["n", "file", "seed", "temperature", "constrain", "fallbacks", "masked", "plan", "ended", "chars",
+                  "prime"]
 
 
 # --- sampling ---------------------------------------------------------------------------------
@@ -79,15 +80,19 @@ def _end_ids(vocab) -> torch.Tensor | None:
 @torch.inference_mode()
 def sample_batch(model, vocab, prime: str | list[str], n: int, temperature: float | str, max_chars: int,
                  seed: int, top_k: int = 0, top_p: float = 1.0, device="cpu", progress: bool = False,
-                 constrain: str = "none", stats: dict | None = None) -> list[str]:
+                 constrain: str = "none", stats: dict | None = None, plan_for=None) -> list[str]:
     """Generate n samples together; each is its prime plus the continuation.
 
     A sample stops when its text ends with <end> or when its generated text reaches max_chars
     characters (a token model's symbols spell several; one that would pass max_chars is left out). Sample i
     uses seed + i, so it does not depend on n. `prime` is one text for all or a list of n texts.
-    constrain "meter": meter-aware decoding (constrain.MeterConstraint masks the symbols that would
-    close a bar early, overflow it or end the tune mid-bar); `stats["fallbacks"]` then gets, per
-    sample, how often no symbol was allowed and the choice fell back to all symbols.
+    constrain "abc", "meter" or "form": grammar-aware decoding (constrain.decoder.Decoder masks every
+    symbol after which the tune could no longer be completed into a valid one, at that strength;
+    `plan_for(i, header)` gives sample i its form plan under "form"). The model's probabilities
+    are renormalised over the allowed symbols. `stats` then gets, per sample: "fallbacks", how often
+    no symbol was allowed (all were); "masked", the mean probability per step the mask took away
+    (at the sampling temperature: a high share means the model wanted what the grammar forbids);
+    "plans", each sample's form plan ('' without one).
     """
     if constrain not in CONSTRAINTS:
         raise AbcrnnError(f"--constrain: must be one of {', '.join(CONSTRAINTS)}, got {constrain!r}")
@@ -110,21 +115,29 @@ def sample_batch(model, vocab, prime: str | list[str], n: int, temperature: floa
     chars = torch.zeros(n, dtype=torch.long)  # characters generated per sample
     was_training = model.training
     model.eval()  # no dropout while sampling; the caller's mode is restored below
-    meter = None
-    if constrain == "meter":
-        from abcrnn.generation.constrain.meter import MeterConstraint
+    decoder = None
+    removed = torch.zeros(n, dtype=torch.float64)  # probability the mask took away, summed over steps
+    masked_steps = torch.zeros(n, dtype=torch.float64)
+    if constrain != "none":
+        from abcrnn.generation.constrain.decoder import Decoder
 
-        meter = MeterConstraint(vocab.symbols, primes)
+        decoder = Decoder(vocab.symbols, primes, constrain, plan_for)
     try:
         logits, state = model.start(prime_ids, device)
         steps = tqdm(range(max_chars), desc="sampling", unit="char", disable=None if progress else True,
                      file=sys.stderr)
         for t in steps:
-            if meter is not None:
-                logits = logits.masked_fill(~meter.mask().to(logits.device), float("-inf"))
+            if decoder is not None:
+                allowed = decoder.mask().to(logits.device)
+                scale = 1.0 if temperature == "argmax" else temperature
+                probs = F.softmax(logits.double()[:, 1:] / scale, dim=-1)  # (<unk> is never written)
+                lost = (probs * ~allowed[:, 1:]).sum(-1).cpu()
+                removed += torch.where(done, 0.0, lost)
+                masked_steps += (~done).double()
+                logits = logits.masked_fill(~allowed, float("-inf"))
             token = _choose(logits, temperature, top_k, top_p, draws[:, t]).cpu()
-            if meter is not None:
-                meter.advance(token)
+            if decoder is not None:
+                decoder.advance(token)
             generated[:, t] = token
             chars += symbol_chars[token]
             over = (chars > max_chars) & ~done  # this symbol passes max_chars: the sample stops before it
@@ -145,7 +158,9 @@ def sample_batch(model, vocab, prime: str | list[str], n: int, temperature: floa
     finally:
         model.train(was_training)
     if stats is not None:
-        stats["fallbacks"] = meter.fallbacks_per_stream() if meter is not None else [0] * n
+        stats["fallbacks"] = decoder.fallbacks if decoder is not None else [0] * n
+        stats["masked"] = (removed / masked_steps.clamp(min=1)).tolist()
+        stats["plans"] = decoder.plans if decoder is not None else [""] * n
     return [p + vocab.decode(generated[i, : lengths[i]].tolist()) for i, p in enumerate(primes)]
 
 
@@ -209,7 +224,7 @@ def raw_block(n: int, width: int, seed: int, temperature, sample: Sample) -> str
 
 
 def write_samples(out_dir, samples: list[Sample], primes: list[str], seed: int, temperature,
-                  constrain: str = "none", fallbacks: list[int] | None = None) -> None:
+                  constrain: str = "none", stats: dict | None = None) -> None:
     """{n}.abc per tune, raw.txt and samples.tsv (last, as it marks a finished run)."""
     out_dir = Path(out_dir)
     width = number_width(len(samples))
@@ -221,7 +236,9 @@ def write_samples(out_dir, samples: list[Sample], primes: list[str], seed: int, 
         write_text(out_dir / name, sample.tune + "\n")
         raw.append(raw_block(i + 1, width, seed + i, temperature, sample))
         rows.append({"n": i + 1, "file": name, "seed": seed + i, "temperature": temperature_label(temperature),
-                     "constrain": constrain, "fallbacks": (fallbacks or [0] * len(samples))[i], "ended": sample.ended, "chars": sample.chars, "prime": prime.replace("\n", "\\n")})
+                     "constrain": constrain, "fallbacks": stats["fallbacks"][i] if stats else 0,
+                     "masked": stats["masked"][i] if stats else 0.0, "plan": stats["plans"][i] if stats else "",
+                     "ended": sample.ended, "chars": sample.chars, "prime": prime.replace("\n", "\\n")})
     write_text(out_dir / "raw.txt", "".join(raw))
     write_tsv(out_dir / "samples.tsv", rows, SAMPLE_COLUMNS)
 

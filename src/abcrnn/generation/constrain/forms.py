@@ -20,12 +20,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
 
-from abcrnn.generation.constrain.tune import Slot
+from abcrnn.generation.constrain.tune import METER, Context, Slot
 from abcrnn.notation.grammar import BarLine
-from abcrnn.notation.melody import read_melody, sections
+from abcrnn.notation.melody import Key, read_melody, sections
 from abcrnn.notation.tunes import header_fields
 
 MAX_PARTS = 6
+_NO_KEY = Key(0, 0)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,17 @@ def slots(plan: Plan, meter: Fraction) -> tuple[Slot, ...]:
         last = out[-1]
         out[-1] = Slot(last.length, last.words, last.opens, last=True)
     return tuple(out)
+
+
+def feasible(plan: Plan, meter: Fraction, unit: Fraction) -> bool:
+    """Whether every bar of the plan can be filled with the note lengths the decoders write."""
+    if plan.pickup and not 0 < plan.pickup < meter:
+        return False
+    planned = slots(plan, meter)
+    if any(slot.length <= 0 for slot in planned):
+        return False
+    ctx = Context(METER, meter, unit, _NO_KEY, planned)
+    return all(ctx.fillable(ctx.ticks(slot.length)) for slot in planned)
 
 
 class PlanBook:

@@ -29,7 +29,7 @@ What a valid tune is, at three strengths (each includes the one before):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
@@ -80,59 +80,72 @@ class Slot:
 
 @dataclass(eq=False)
 class Context:
-    """What every stream of one tune header shares: the strength, meter, unit, key, and form plan."""
+    """What every stream of one tune header shares: the strength, meter, unit, key, and form plan.
+
+    The reader counts lengths in integer ticks (an eighth of the unit note length, or a finer
+    divisor of the meter), so that following a bar is integer arithmetic: `ticks(x)`."""
     level: int
     meter: Fraction | None
     unit: Fraction
     key: Key
     slots: tuple[Slot, ...] = ()
-    lengths: tuple[Fraction, ...] = field(init=False)
 
     def __post_init__(self):
-        self.lengths = tuple(sorted({self.unit * multiplier(d) for d in DURATIONS}))
         if self.meter is None and self.level > ABC:
             self.level = ABC  # free meter (M:none): no bar to fill
         if self.level == FORM and not self.slots:
             self.level = METER  # no plan: the meter alone
+        tick = self.unit / 8
+        for x in ([self.meter] if self.meter else []) + [s.length for s in self.slots]:
+            tick = _gcd(tick, x)
+        self.tick = tick
+        self.dur_t = {d: self.ticks(self.unit * multiplier(d)) for d in DURATIONS}  # each length, in ticks
+        self.lengths = tuple(sorted(set(self.dur_t.values())))
+        self.meter_t = self.ticks(self.meter) if self.meter is not None else None
+        self.slot_t = tuple(self.ticks(s.length) for s in self.slots)
+        self.chord_bar = math.ceil(CHORD_BAR / tick)
+        longest = max([self.meter_t or 0, *self.slot_t, 1]) * 2
+        self.fill = _fillable(self.lengths, longest)
+        # What mask rows of this tune share with other tunes' (the plan enters keys bar by bar)
+        self.family = (self.level, self.meter, self.unit, self.key.tonic, self.key.fifths,
+                       tuple(sorted(self.key.signature.items())), bool(self.slots))
+
+    def ticks(self, length: Fraction) -> int:
+        return int(length / self.tick)
 
     @property
     def tonic(self) -> int:
         return self.key.tonic
 
-    def fillable(self, rest: Fraction) -> bool:
-        """Whether `rest` (whole notes) is a sum of note lengths the decoders write (0 is)."""
-        return _fillable(self.lengths, rest)
+    def fillable(self, rest: int) -> bool:
+        """Whether `rest` ticks are a sum of note lengths the decoders write (0 is)."""
+        return 0 <= rest < len(self.fill) and self.fill[rest]
 
 
-@lru_cache(maxsize=65536)
-def _fillable(lengths: tuple[Fraction, ...], rest: Fraction) -> bool:
-    if rest == 0:
-        return True
-    if rest < 0:
-        return False
-    # rest is a non-negative combination of lengths: dynamic programming over the grid of them all
-    den = math.lcm(rest.denominator, *(x.denominator for x in lengths))
-    target, parts = int(rest * den), sorted({int(x * den) for x in lengths})
-    reach = [True] + [False] * target
-    for total in range(1, target + 1):
-        reach[total] = any(p <= total and reach[total - p] for p in parts)
-    return reach[target]
+def _gcd(a: Fraction, b: Fraction) -> Fraction:
+    return Fraction(math.gcd(a.numerator * b.denominator, b.numerator * a.denominator), a.denominator * b.denominator)
+
+
+def _fillable(lengths: tuple[int, ...], longest: int) -> bytearray:
+    """reach[r] for r in 0..longest: r is a sum of `lengths` (dynamic programming)."""
+    reach = bytearray(longest + 1)
+    reach[0] = 1
+    for total in range(1, longest + 1):
+        reach[total] = any(p <= total and reach[total - p] for p in lengths)
+    return reach
 
 
 class Reader:
     """The state of one tune's body being written (see the module's docstring)."""
 
-    __slots__ = ("ctx", "mode", "pending", "line_start", "last", "bar", "music", "accidentals", "first_bar",
-                 "pickup", "tie", "tie_ok", "tuplet_left", "tuplet_len", "broken_next", "broken_len",
-                 "broken_ok", "prefix", "need_note", "slur", "repeat", "ending", "need_ending2", "section_bars",
-                 "notes", "final", "last_bar_ok", "slot", "bar_word", "after_word", "after_bar", "line_bars", "line_notes", "line_chars", "bar_notes", "bar_prefixes", "chords", "end_ok")
+    # (No __slots__: a copy is one copy of __dict__, many times faster than copying each slot.)
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
         self.mode, self.pending = SEP, ""
         self.line_start, self.last = True, "start"
-        self.bar, self.music, self.accidentals = Fraction(0), False, ()
-        self.first_bar, self.pickup = True, Fraction(0)
+        self.bar, self.music, self.accidentals = 0, False, ()  # (lengths in ticks: Context.ticks)
+        self.first_bar, self.pickup = True, 0
         self.tie = self.tie_ok = None          # pitch the next note must have; pitch a `-` may hold
         self.tuplet_left, self.tuplet_len = 0, None
         self.broken_next = self.broken_len = self.broken_ok = None
@@ -151,8 +164,7 @@ class Reader:
 
     def copy(self) -> Reader:
         new = Reader.__new__(Reader)
-        for name in Reader.__slots__:
-            setattr(new, name, getattr(self, name))
+        new.__dict__ = self.__dict__.copy()
         return new
 
     # --- what the masks depend on -----------------------------------------------------------------
@@ -160,15 +172,18 @@ class Reader:
         """Everything the allowed next characters depend on (pitches only where they matter)."""
         exact = self.tie is not None or self.final_slot or self.mode in (GRACE, CHORD, QUOTE, BANG, ENDING)
         pending = self.pending if exact else _canonical(self.pending, self.mode)
-        return (id(self.ctx), self.mode, pending, self.line_start, self.last, self.bar, self.music,
+        ctx, slot = self.ctx, self.slot
+        plan = (slot, len(ctx.slots)) if ctx.level < FORM else (
+            slot == 0, slot >= len(ctx.slots), tuple(ctx.slots[max(0, slot - 1): slot + 2]))
+        return (ctx.family, plan, self.mode, pending, self.line_start, self.last, self.bar, self.music,
                 self.accidentals if exact else (), self.first_bar, self.pickup, self.tie,
                 self.tie_ok if exact else self.tie_ok is not None,
                 self.tuplet_left, self.tuplet_len, self.broken_next, self.broken_len, self.broken_ok, self.prefix,
                 self.need_note, self.slur, self.repeat, self.ending, self.need_ending2, min(self.section_bars, 1),
-                self.notes, self.final, self.last_bar_ok, self.slot, "" if self.music else self.bar_word,
+                self.notes, self.final, self.last_bar_ok, "" if self.music else self.bar_word,
                 self.after_word, self.after_bar, _near(self.line_bars, MAX_LINE_BARS), _near(self.line_notes, MAX_LINE_NOTES),
                 _near(self.line_chars, MAX_LINE_CHARS, 12), self.line_chars <= 1,
-                _near(self.bar_notes, MAX_BAR_NOTES, 3) if self.ctx.level == ABC else -1, self.bar_prefixes, self.chords and self.bar < CHORD_BAR, self.end_ok)
+                _near(self.bar_notes, MAX_BAR_NOTES, 3) if self.ctx.level == ABC else -1, self.bar_prefixes, self.chords and self.bar < self.ctx.chord_bar, self.end_ok)
 
     # --- reading --------------------------------------------------------------------------------
     def feed(self, text: str) -> bool:
@@ -270,7 +285,7 @@ class Reader:
             return ok
         if c == '"':
             self.mode, self.pending = QUOTE, c
-            if self.ctx.level == FORM and self.ctx.slots and self.ctx.slots[-1].length < CHORD_BAR:
+            if self.ctx.level == FORM and self.ctx.slots and self.ctx.slot_t[-1] < self.ctx.chord_bar:
                 return False
             return self._prefix_ok(1) and (self._note_fits(None, None, "note") is not None
                                            or self._note_fits(None, None, "rest") is not None)
@@ -305,7 +320,7 @@ class Reader:
         return self.tuplet_left == 0 and self.broken_next is None and not self.need_note
 
     # --- notes ----------------------------------------------------------------------------------
-    def _note_fits(self, pitch: int | None, written: Fraction | None, kind: str) -> Fraction | None:
+    def _note_fits(self, pitch: tuple | None, written: int | None, kind: str) -> int | None:
         """How much a note (kind note, rest or chord; pitch None: any; written None: any length) adds
         to the bar if it may stand here, else None."""
         if written is None:
@@ -322,7 +337,7 @@ class Reader:
         if self.broken_next is not None:
             if kind != "note" or written != self.broken_len:
                 return None
-            adds = written * self.broken_next
+            adds = written // 2 if self.broken_next == ">" else written * 3 // 2
         elif self.tuplet_left:
             if kind == "chord":
                 return None
@@ -331,13 +346,13 @@ class Reader:
             elif written != self.tuplet_len:
                 return None
             else:
-                adds = Fraction(0)
+                adds = 0
         else:
             adds = written
         ctx = self.ctx
         if ctx.level == ABC and not self.tuplet_len:  # a bar of at most 12 notes, and two bars of its meter
             if self.bar_notes + (self.tuplet_left or 1) > MAX_BAR_NOTES or \
-                    ctx.meter is not None and self.bar + adds > 2 * ctx.meter:
+                    ctx.meter_t is not None and self.bar + adds > 2 * ctx.meter_t:
                 return None
         if ctx.level >= METER:
             room = self.room()
@@ -356,12 +371,18 @@ class Reader:
             return None
         return adds
 
-    def room(self) -> Fraction:
+    def room(self) -> int:
         """The length the current bar must reach (the meter; the planned length under FORM)."""
         ctx = self.ctx
         if ctx.level == FORM and self.slot < len(ctx.slots):
-            return ctx.slots[self.slot].length
-        return ctx.meter
+            return ctx.slot_t[self.slot]
+        return ctx.meter_t
+
+    def canonical(self) -> bool:
+        """Whether the allowed characters are the same for every note letter of a case (and for `^`
+        and `_`): not while a tie or the tune's last note must be a given pitch, nor inside a chord
+        symbol, decoration or <end>, where letters spell names."""
+        return self.tie is None and not self.final_slot and self.mode not in (QUOTE, BANG, TAG)
 
     @property
     def final_slot(self) -> bool:
@@ -400,16 +421,17 @@ class Reader:
         for o in octaves:
             pitch = self._pitch(accidental, letter, o)
             for d in DURATIONS:
-                if d.startswith(dur) and self._note_fits(pitch, self.ctx.unit * multiplier(d), "note") is not None:
+                if d.startswith(dur) and self._note_fits(pitch, self.ctx.dur_t[d], "note") \
+                        is not None:
                     return True
         return False
 
     def _length_alive(self, dur: str, kind: str) -> bool:
         return dur in _DURATION_PREFIXES and any(
-            self._note_fits(None, self.ctx.unit * multiplier(d), kind) is not None
+            self._note_fits(None, self.ctx.dur_t[d], kind) is not None
             for d in DURATIONS if d.startswith(dur))
 
-    def _place(self, pitch: int | None, written: Fraction, kind: str, accidental: tuple | None = None) -> bool:
+    def _place(self, pitch: tuple | None, written: int, kind: str, accidental: tuple | None = None) -> bool:
         adds = self._note_fits(pitch, written, kind)
         if adds is None:
             return False
@@ -477,12 +499,13 @@ class Reader:
                 return False
             oct_ = (1 if letter.islower() else 0) + octave.count("'") - octave.count(",")
             acc = (letter.upper(), oct_, {"^": 1, "^^": 2, "_": -1, "__": -2, "=": 0}[accidental]) if accidental else None
-            return self._place(self._pitch(accidental, letter, octave), self.ctx.unit * multiplier(dur), "note", acc)
+            return self._place(self._pitch(accidental, letter, octave), self.ctx.dur_t[dur],
+                               "note", acc)
         if mode == REST:
-            return text[1:] in DURATIONS and self._place(None, self.ctx.unit * multiplier(text[1:]), "rest")
+            return text[1:] in DURATIONS and self._place(None, self.ctx.dur_t[text[1:]], "rest")
         if mode == CHORD_LEN:
             dur = text[text.index("]") + 1:]
-            return dur in DURATIONS and self._place(None, self.ctx.unit * multiplier(dur), "chord")
+            return dur in DURATIONS and self._place(None, self.ctx.dur_t[dur], "chord")
         if mode == BAR:
             if text not in WORDS or not self._close(text):
                 return False
@@ -496,9 +519,8 @@ class Reader:
             self.tie_ok = self.broken_ok = None
             return True
         if mode == BROKEN:
-            first, second = (Fraction(3, 2), Fraction(1, 2)) if text == ">" else (Fraction(1, 2), Fraction(3, 2))
-            self.bar += self.broken_ok * (first - 1)
-            self.broken_next, self.broken_len, self.broken_ok, self.tie_ok = second, self.broken_ok, None, None
+            self.bar += self.broken_ok // 2 if text == ">" else -(self.broken_ok // 2)  # a>b: 3/2 and 1/2
+            self.broken_next, self.broken_len, self.broken_ok, self.tie_ok = text, self.broken_ok, None, None
             self.last = "broken"
             return True
         return False
@@ -534,7 +556,7 @@ class Reader:
             return False
         if self.ending == 2 and (closes or word == "|1"):
             return False
-        if word == "|]" and (self.repeat or self.ending == 1 or self.slur or (self.chords and self.bar < CHORD_BAR)):
+        if word == "|]" and (self.repeat or self.ending == 1 or self.slur or (self.chords and self.bar < self.ctx.chord_bar)):
             return False
         ctx = self.ctx
         if ctx.level >= METER:
@@ -543,7 +565,7 @@ class Reader:
                 if ctx.level == FORM:
                     return False
                 short_ok = (self.first_bar and word not in ("|]", "|1", ":|2") and not closes) or (
-                    self.pickup and self.bar == ctx.meter - self.pickup and (closes or word in ("||", "|]")))
+                    self.pickup and self.bar == ctx.meter_t - self.pickup and (closes or word in ("||", "|]")))
                 if not short_ok:
                     return False
         if ctx.level == FORM:
@@ -552,7 +574,7 @@ class Reader:
             slot = ctx.slots[self.slot]
             if word not in slot.words and not (word == ":|" and ":|2" in slot.words):
                 return False
-            if slot.last and (self.slur or (self.chords and self.bar < CHORD_BAR)):
+            if slot.last and (self.slur or (self.chords and self.bar < self.ctx.chord_bar)):
                 return False
         return True
 
@@ -567,11 +589,11 @@ class Reader:
         opening_only = not self.music
         if not opening_only:
             ctx = self.ctx
-            full_bar = ctx.meter is not None and self.bar == ctx.meter
-            if self.first_bar and ctx.meter is not None and self.bar < ctx.meter:
+            full_bar = ctx.meter_t is not None and self.bar == ctx.meter_t
+            if self.first_bar and ctx.meter_t is not None and self.bar < ctx.meter_t:
                 self.pickup = self.bar
-            self.last_bar_ok = full_bar or bool(self.pickup and ctx.meter is not None and
-                                                self.bar == ctx.meter - self.pickup and not self.first_bar)
+            self.last_bar_ok = full_bar or bool(self.pickup and ctx.meter_t is not None and
+                                                self.bar == ctx.meter_t - self.pickup and not self.first_bar)
             self.first_bar = False
             if ctx.level == FORM:
                 self.slot += 1
@@ -590,8 +612,8 @@ class Reader:
         if word == "|]":
             self.final = True
         self.section_bars = 0 if word != "|" else self.section_bars + (0 if opening_only else 1)
-        self.end_ok = not (self.chords and self.bar < CHORD_BAR) or opening_only and self.end_ok
-        self.bar, self.music, self.accidentals, self.bar_notes, self.bar_prefixes = Fraction(0), False, (), 0, 0
+        self.end_ok = not (self.chords and self.bar < self.ctx.chord_bar) or opening_only and self.end_ok
+        self.bar, self.music, self.accidentals, self.bar_notes, self.bar_prefixes = 0, False, (), 0, 0
         self.tie_ok = self.broken_ok = None
         self.last, self.after_bar = "bar", True
         self.line_bars += not opening_only
@@ -641,13 +663,12 @@ class Reader:
     def _broken_fits(self, sign: str) -> bool:
         if self.broken_ok is None or self.last != "note" or self.tuplet_left:
             return False
-        units = self.broken_ok / self.ctx.unit
-        if units.numerator & (units.numerator - 1) or units.denominator & (units.denominator - 1):
+        units = Fraction(self.broken_ok) * self.ctx.tick / self.ctx.unit
+        if units.numerator & (units.numerator - 1) or units.denominator & (units.denominator - 1) or self.broken_ok % 2:
             return False  # abcm2ps draws no note of 3 * 3/2 units
         pair = self.copy()
-        first, second = (Fraction(3, 2), Fraction(1, 2)) if sign == ">" else (Fraction(1, 2), Fraction(3, 2))
-        pair.bar += self.broken_ok * (first - 1)
-        pair.broken_next, pair.broken_len, pair.broken_ok = second, self.broken_ok, None
+        pair.bar += self.broken_ok // 2 if sign == ">" else -(self.broken_ok // 2)
+        pair.broken_next, pair.broken_len, pair.broken_ok = sign, self.broken_ok, None
         return pair._note_fits(None, self.broken_ok, "note") is not None
 
     def _open_slur(self) -> bool:
