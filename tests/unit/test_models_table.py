@@ -16,7 +16,7 @@ def test_each_kind_and_unit_gets_its_best_run_and_that_runs_quality(tmp_path, ca
     runs = [run("lstm-small", "lstm", "char", 1.30, 1.31), run("lstm-big", "lstm", "char", 1.10, 1.12),
             run("tf-token", "transformer", "token", 1.05, 1.02)]
     write_tsv(tmp_path / "test_loss.tsv", runs, RUN_COLUMNS)
-    validity = [{"temperature": t, "run": r, "bars_match_meter": fit, "renders_ok": 0.9}
+    validity = [{"temperature": t, "run": r, "bars_match_meter": fit, "renders_ok": 0.9, "valid": fit}
                 for r, fit in (("lstm-small", 0.2), ("lstm-big", 0.6), ("tf-token", 0.8))
                 for t in ("0.7", "0.7-meter", "2.0")]
     validity.append({"temperature": "test-set", "run": "", "bars_match_meter": 0.99, "renders_ok": 1.0})

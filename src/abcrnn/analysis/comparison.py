@@ -18,16 +18,18 @@ from abcrnn.analysis.validity import BASELINE
 from abcrnn.fileio import number
 
 HEADLINE = ("0.7", "1.0")  # temperatures whose quality models.tsv shows
-VALIDITY = ("bars_match_meter", "renders_ok")
-QUALITY = ("distribution", "copies")
+VALIDITY = ("valid", "body_ok", "bars_match_meter", "renders_ok")
+QUALITY = ("distribution", "two_part", "four_bar_parts", "ends_on_tonic", "final_bar_complete", "copies")
+NEEDED_VALIDITY, NEEDED_QUALITY = ("bars_match_meter", "renders_ok"), ("distribution", "copies")  # (others: blank)
+DECODINGS = ("", "-abc", "-meter", "-form")  # unconstrained, then grammar-, meter- and form-aware
 BASE_COLUMNS = ["model", "unit", "run", "corpus", "params", "epochs_trained", "train_seconds", "chars_per_s",
                 "test_loss_char", "test_bits_char", "test_loss", "runs_of_kind"]
 
 
 def headline_labels(validity: list[dict]) -> list[str]:
-    """The sample-set labels to show: T = 0.7 and 1.0, each also meter-aware where it was sampled so."""
+    """The sample-set labels to show: T = 0.7 and 1.0, each also with every decoding it was sampled with."""
     present = {r["temperature"] for r in validity}
-    return [label for t in HEADLINE for label in (t, f"{t}-meter") if label in present]
+    return [label for t in HEADLINE for label in (f"{t}{d}" for d in DECODINGS) if label in present]
 
 
 def _first(rows: list[dict], run: str, label: str) -> dict | None:
@@ -49,9 +51,9 @@ def model_rows(runs: list[dict], validity: list[dict], quality: list[dict]) -> t
         for label in labels:
             v, q = _first(validity, best["run"], label), _first(quality, best["run"], label)
             for column in VALIDITY:
-                row[f"{column}_{label}"] = v[column] if v else ""
+                row[f"{column}_{label}"] = v.get(column, "") if v else ""
             for column in QUALITY:
-                row[f"{column}_{label}"] = q[column] if q else ""
+                row[f"{column}_{label}"] = q.get(column, "") if q else ""
         rows.append(row)
     reference = [r for r in validity if r["temperature"] == BASELINE][:1]
     real = [r for r in quality if r["temperature"] == BASELINE][:1]
@@ -59,9 +61,9 @@ def model_rows(runs: list[dict], validity: list[dict], quality: list[dict]) -> t
         row = {"model": "test-set", "unit": "", "run": "(real tunes)"}
         for label in labels:
             for column in VALIDITY:
-                row[f"{column}_{label}"] = reference[0][column] if reference else ""
+                row[f"{column}_{label}"] = reference[0].get(column, "") if reference else ""
             for column in QUALITY:
-                row[f"{column}_{label}"] = real[0][column] if real else ""
+                row[f"{column}_{label}"] = real[0].get(column, "") if real else ""
         rows.append(row)
     columns = BASE_COLUMNS + [f"{c}_{label}" for label in labels for c in (*VALIDITY, *QUALITY)]
     return rows, columns

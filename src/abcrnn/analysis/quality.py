@@ -38,9 +38,13 @@ from abcrnn.analysis.validity import BASELINE
 SHUFFLED = "shuffled"
 OVERLAP_COLUMNS = [f"overlap_{f}" for f in FAMILIES]
 FORM_COLUMNS = ["two_part", "bars_per_part", "four_bar_parts", "ends_on_tonic", "final_bar_complete"]
+# 95 % intervals (bootstrap over the set's tunes) of the summary overlap and of every share
+INTERVALS = ("distribution", "two_part", "four_bar_parts", "ends_on_tonic", "final_bar_complete", "copies")
+INTERVAL_COLUMNS = [f"{c}_{end}" for c in INTERVALS for end in ("lo", "hi")]
+BOOTSTRAP, BOOTSTRAP_OVERLAP = 1000, 200  # resamples of the shares, and of the summary overlap (slower)
 SUMMARY_COLUMNS = ["temperature", "run", "role", "tunes", "reference", *OVERLAP_COLUMNS, "distribution",
                    *FORM_COLUMNS, "nearest_similarity", "copies", "similarity_within", "similarity_within_test",
-                   "samples"]
+                   *INTERVAL_COLUMNS, "samples"]
 TUNE_COLUMNS = ["temperature", "run", "file", "title", "notes", "bars", "pitch_range", "meter", "mode", "parts",
                 "two_part", "bars_per_part", "four_bar_parts", "ends_on_tonic", "final_bar_complete", "nearest_x",
                 "nearest_title", "similarity", "copy", "samples"]
@@ -136,32 +140,69 @@ def _mean(values) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
-def summary_row(tunes: TuneSet, ref: Reference, copied: float, choices: list[list[int]] | None = None) -> dict:
+def summary_row(tunes: TuneSet, ref: Reference, copied: float, choices: list[list[int]] | None = None,
+                seed: int = 0) -> dict:
     """The table row of a set. Samples are compared with the test set; the reference rows, made of
-    test tunes, with the training set, averaged over `choices` (draws of the samples' size)."""
+    test tunes, with the training set, averaged over `choices` (draws of the samples' size).
+
+    The intervals: for a set's shares, the 2.5 and 97.5 percentiles of the share over BOOTSTRAP
+    resamples of its tunes (seeded); for its summary overlap, over BOOTSTRAP_OVERLAP resamples; for
+    a reference row's summary overlap, over its draws."""
+    rng = np.random.default_rng(seed)
     if tunes.role == "samples":
         over = overlaps(tunes.features, ref.test_profiles)
+        spread = [_mean(overlaps([tunes.features[i] for i in pick], ref.test_profiles).values())
+                  for pick in rng.integers(0, len(tunes.features), (BOOTSTRAP_OVERLAP, len(tunes.features)))
+                  ] if tunes.features else []
     else:
         each = [overlaps([tunes.features[i] for i in pick], ref.train_profiles) for pick in choices or []]
         over = {f: _mean(o[f] for o in each) for f in FAMILIES}
+        spread = [_mean(o.values()) for o in each]
     nearest = [ref.index.nearest(m) for m in tunes.melodies]
     with_notes = [m for m in tunes.melodies if m.notes]
+    shares = {
+        "two_part": [two_part_form(m) for m in tunes.melodies],
+        "four_bar_parts": [four_bar_parts(m) for m in tunes.melodies],
+        "ends_on_tonic": [m.ends_on_tonic() for m in tunes.melodies],
+        "final_bar_complete": [m.final_complete() for m in tunes.melodies],
+        "copies": [n.similarity >= copied for n in nearest],
+    }
+    bounds = {"distribution": _percentiles(spread)}
+    bounds.update({name: _bootstrap(values, rng) for name, values in shares.items()})
     return {
         "temperature": tunes.label, "run": tunes.run, "role": tunes.role, "tunes": len(tunes.melodies),
         "reference": "test" if tunes.role == "samples" else "train",
         **{f"overlap_{f}": over[f] for f in FAMILIES},
         "distribution": _mean(over.values()),
-        "two_part": _mean(two_part_form(m) for m in tunes.melodies),
+        "two_part": _mean(shares["two_part"]),
         "bars_per_part": float(np.median([bars_per_part(m) for m in with_notes])) if with_notes else math.nan,
-        "four_bar_parts": _mean(four_bar_parts(m) for m in tunes.melodies),
-        "ends_on_tonic": _mean(m.ends_on_tonic() for m in tunes.melodies),
-        "final_bar_complete": _mean(m.final_complete() for m in tunes.melodies),
+        "four_bar_parts": _mean(shares["four_bar_parts"]),
+        "ends_on_tonic": _mean(shares["ends_on_tonic"]),
+        "final_bar_complete": _mean(shares["final_bar_complete"]),
         "nearest_similarity": _mean(n.similarity for n in nearest),
-        "copies": _mean(n.similarity >= copied for n in nearest),
+        "copies": _mean(shares["copies"]),
+        **{f"{name}_{end}": value for name, (lo, hi) in bounds.items() for end, value in (("lo", lo), ("hi", hi))},
         "similarity_within": mean_within(tunes.grams) if tunes.role != "ceiling" else ref.test_within,
         "similarity_within_test": ref.test_within,
         "samples": tunes.directory,
     }
+
+
+def _bootstrap(values: list[bool], rng: np.random.Generator) -> tuple[float, float]:
+    """95 % interval of a share: percentiles of its mean over BOOTSTRAP resamples of the values."""
+    if not values:
+        return math.nan, math.nan
+    data = np.asarray(values, dtype=float)
+    means = data[rng.integers(0, len(data), (BOOTSTRAP, len(data)))].mean(axis=1)
+    return _percentiles(means)
+
+
+def _percentiles(values) -> tuple[float, float]:
+    values = [v for v in values if v == v]
+    if not values:
+        return math.nan, math.nan
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return float(lo), float(hi)
 
 
 def tune_rows(tunes: TuneSet, ref: Reference, copied: float) -> list[dict]:
@@ -200,8 +241,8 @@ def measure(sample_sets: list[TuneSet], train: list[str], test: list[str], copie
     rng = random.Random(seed)
     floor = TuneSet(SHUFFLED, "", "floor", files, [read_melody(shuffled_tune(t, rng)) for t in test], test_source)
     choices = draws(len(test), size, times, seed)
-    summary = [summary_row(s, ref, copied) for s in sample_sets]
-    summary += [summary_row(ceiling, ref, copied, choices), summary_row(floor, ref, copied, choices)]
+    summary = [summary_row(s, ref, copied, seed=seed + k) for k, s in enumerate(sample_sets)]
+    summary += [summary_row(ceiling, ref, copied, choices, seed), summary_row(floor, ref, copied, choices, seed)]
     rows = [r for s in [*sample_sets, ceiling] for r in tune_rows(s, ref, copied)]
     return Measured(summary, rows, [*sample_sets, ceiling, floor], ref)
 

@@ -1,7 +1,10 @@
 """The `abcrnn validity` stage: how valid are generated tunes, per run and temperature?
 
-Per tune: a complete header, a MIDI rendering without abc2midi errors, enough notes, the share of
-bars whose length matches the meter, whether the sample reached <end>, a repetition score that
+Per tune: a complete header, a MIDI rendering without abc2midi errors (and whether the errors are
+the primed header's or in the body the model wrote, abcm2ps's counted too), marks that write no
+note (signs without their note, runs without notes: notation/defects.py), valid (no error in the
+body, no such marks), enough notes, the share of bars whose length matches the meter (a bar holding
+a mark that writes no note does not), whether the sample reached <end>, a repetition score that
 catches the "dead loops" of argmax sampling, and (given the training split) the longest run of
 the tune's music copied verbatim from a training tune. One summary row per sample directory (a
 run's samples at one temperature), in the order given, then the same measures on test-set tunes.
@@ -18,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from abcrnn.notation.bars import bar_check
+from abcrnn.notation.defects import defects
 from abcrnn.notation.tunes import header_complete
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import number, read_tsv
@@ -26,12 +30,15 @@ from abcrnn.analysis.novelty import CopyFinder, novelty, repetition
 BASELINE = "test-set"
 # `samples` is the directory the tunes came from: it tells apart two groups of one run and temperature
 # (the best run's samples and the same run's among all runs) and locates each tune's `file`
-TUNE_COLUMNS = ["temperature", "run", "file", "header_complete", "renders_ok", "notes", "has_notes", "errors",
-                "warnings", "bars", "bars_match_meter", "ended", "repetition", "message", "longest_copy", "copied",
-                "samples"]
-SUMMARY_COLUMNS = ["temperature", "run", "tunes", "header_complete", "renders_ok", "has_notes", "mean_errors",
-                   "mean_warnings", "bars_match_meter", "ended", "repetition", "mean_notes", "longest_copy", "copied",
-                   "samples"]
+# renders_ok: abc2midi reports no error; header_errors: the errors of the header it was primed with;
+# body_ok: neither abc2midi nor abcm2ps reports an error in the body (the text the model wrote);
+# stray_signs, noteless_run: marks that write no note (notation/defects.py); valid: body_ok and neither
+TUNE_COLUMNS = ["temperature", "run", "file", "header_complete", "renders_ok", "header_errors", "body_ok",
+                "stray_signs", "noteless_run", "valid", "notes", "has_notes", "errors", "warnings", "bars",
+                "bars_match_meter", "ended", "repetition", "message", "longest_copy", "copied", "samples"]
+SUMMARY_COLUMNS = ["temperature", "run", "tunes", "header_complete", "renders_ok", "header_errors", "body_ok",
+                   "stray_signs", "noteless_run", "valid", "has_notes", "mean_errors", "mean_warnings",
+                   "bars_match_meter", "ended", "repetition", "mean_notes", "longest_copy", "copied", "samples"]
 NOVELTY_COLUMNS = ("longest_copy", "copied")  # blank unless --train is given
 
 
@@ -58,13 +65,19 @@ def tune_rows(directory, label: str, run: str, min_notes: int, baseline: bool = 
             tune = (directory / r["file"]).read_text(encoding="utf-8")
         except OSError as exc:
             raise AbcrnnError(f"{directory / r['file']}: cannot read the tune ({exc.strerror})") from None
-        bars, share = bar_check(tune)
+        flaws = defects(tune)
+        bars, share = bar_check(tune, flaws.bars)  # a bar holding a mark that writes no note does not fit
+        body_ok = int(number(r.get("body_errors", ""), 0)) == 0 and bool(_flag(r["midi_ok"]) or
+                                                                         int(number(r.get("header_errors"), 0)))
         longest, copied = novelty(tune, finder) if finder else (None, None)
         notes = int(number(r["notes"], 0))
         rows.append({
             "temperature": label, "run": run, "file": r["file"],
             "header_complete": header_complete(tune),
             "renders_ok": bool(_flag(r["midi_ok"])),
+            "header_errors": int(number(r.get("header_errors", ""), 0)) > 0,
+            "body_ok": body_ok, "stray_signs": flaws.stray_signs > 0, "noteless_run": flaws.noteless_run,
+            "valid": body_ok and not flaws.any,
             "notes": notes, "has_notes": notes >= min_notes,
             "errors": int(number(r["errors"], 0)), "warnings": int(number(r["warnings"], 0)),
             "bars": bars, "bars_match_meter": share,
@@ -96,6 +109,7 @@ def summarize(rows: list[dict], groups: list[SampleSet]) -> list[dict]:
             "temperature": group.label, "run": group.run, "tunes": len(part),
             "header_complete": _mean(part["header_complete"]),
             "renders_ok": _mean(part["renders_ok"]),
+            **{c: _mean(part[c]) for c in ("header_errors", "body_ok", "stray_signs", "noteless_run", "valid")},
             "has_notes": _mean(part["has_notes"]),
             "mean_errors": _mean(part["errors"]),
             "mean_warnings": _mean(part["warnings"]),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 from abcrnn.errors import AbcrnnError
 from pathlib import Path
-from abcrnn.analysis.comparison import QUALITY
-from abcrnn.analysis.comparison import VALIDITY
+from abcrnn.analysis.comparison import NEEDED_QUALITY
+from abcrnn.analysis.comparison import NEEDED_VALIDITY
 from abcrnn.analysis.quality import SUMMARY_COLUMNS, TUNE_COLUMNS
 import argparse
 from abcrnn.report.gallery import build
@@ -113,8 +113,8 @@ def main_models(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", help="models.png to write")
     a = p.parse_args(argv)
     runs = read_tsv(a.test_loss, ["run", "model", "val_loss", "test_loss_char"], "test-loss table")
-    validity = read_tsv(a.validity, ["temperature", "run", *VALIDITY], "validity table")
-    quality = read_tsv(a.quality, ["temperature", "run", *QUALITY], "quality table")
+    validity = read_tsv(a.validity, ["temperature", "run", *NEEDED_VALIDITY], "validity table")
+    quality = read_tsv(a.quality, ["temperature", "run", *NEEDED_QUALITY], "quality table")
     if not runs:
         raise AbcrnnError(f"{a.test_loss}: no runs")
     rows, columns = model_rows(runs, validity, quality)

@@ -55,11 +55,15 @@ CLIP_TEMPO = 500_000  # microseconds per beat in a clipped MIDI copy
 PEAK_DBFS = -1.0
 SYNTH_GAIN = 0.5
 MAX_SYNTH_GAIN = 10.0
-RENDER_COLUMNS = ["file", "midi_ok", "notes", "errors", "warnings", "score_ok", "audio_ok", "timed_out", "cut",
-                  "message"]
+# errors: abc2midi's errors; header_errors: those of them in the header (a tune's K: line and before:
+# "Hornpipe must be in 2/4 or 4/4 time" belongs to the header a sample was primed with); body_errors:
+# abc2midi's and abcm2ps's errors in the body, the text a model wrote
+RENDER_COLUMNS = ["file", "midi_ok", "notes", "errors", "header_errors", "body_errors", "warnings", "score_ok",
+                  "audio_ok", "timed_out", "cut", "message"]
 MESSAGE_CHARS = 300
 
 _ERROR = re.compile(r"^\s*Error\b")
+_SCORE_ERROR = re.compile(r":\d+:\d+: error:")  # abcm2ps: FILE:LINE:COL: error: …
 _WARNING = re.compile(r"^\s*Warning\b")
 
 
@@ -153,6 +157,22 @@ def abc2midi_messages(output: str) -> tuple[list[str], list[str]]:
     return [x for x in lines if _ERROR.match(x)], [x for x in lines if _WARNING.match(x)]
 
 
+def _line_of(message: str) -> int:
+    """The line an abc2midi ('Error in line-char 7-12 : …') or abcm2ps ('t.abc:7:12: error: …')
+    message is about; 0 when it names none."""
+    m = re.search(r"line-char (\d+)-|:(\d+):\d+: ", message)
+    return int(m.group(1) or m.group(2)) if m else 0
+
+
+def header_end(abc: Path) -> int:
+    """The line number of a tune file's K: line (its header's end); 0 without one."""
+    try:
+        lines = abc.read_text(encoding="utf-8", errors="replace").split("\n")
+    except OSError:
+        return 0
+    return next((k + 1 for k, line in enumerate(lines) if line.startswith("K:")), 0)
+
+
 def count_notes(path: Path) -> int:
     """Notes sounded in a MIDI file: note_on events with velocity > 0, over all tracks."""
     midi = mido.MidiFile(path)
@@ -167,6 +187,8 @@ class Rendered:
     midi_ok: bool | str = ""    # "" when the step was not asked for
     notes: int | str = ""
     errors: int | str = ""
+    header_errors: int | str = ""
+    body_errors: int | str = 0
     warnings: int | str = ""
     score_ok: bool | str = ""
     audio_ok: bool | str = ""
@@ -196,6 +218,9 @@ def render_midi(abc: Path, out_dir: Path, timeout: float, result: Rendered, prob
         run = run_program([program("abc2midi"), _as_path(abc), "-o", str(out)], timeout, cwd=abc.parent)
         errors, warnings = abc2midi_messages(run.output)
         result.errors, result.warnings = len(errors), len(warnings)
+        lines = [_line_of(e) for e in errors]
+        result.header_errors = sum(0 < n <= header_end(abc) for n in lines)
+        result.body_errors += len(errors) - result.header_errors
         result.timed_out |= run.timed_out
         failure = run.failure
         if not failure and run.returncode:
@@ -243,6 +268,8 @@ def render_score(abc: Path, out_dir: Path, timeout: float, result: Rendered, pro
         problems.append(f"abcm2ps wrote no score ({_first_problem(run.output, 'no tune found: missing X: line?')})")
     elif run.returncode != 0:  # it typesets what it can and exits 1 on any error in the tune
         problems.append(f"abcm2ps: {_first_problem(run.output)}")
+    end = header_end(abc)
+    result.body_errors += sum(_line_of(x) > end for x in dict.fromkeys(run.output.splitlines()) if _SCORE_ERROR.search(x))
     result.score_ok = bool(svgs) and not run.failure
 
 

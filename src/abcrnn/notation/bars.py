@@ -159,16 +159,22 @@ def bar_lengths(tune: str) -> list[Bar]:
     return read_body(tune).bars
 
 
-def bar_check(tune: str) -> tuple[int, float]:
+def bar_check(tune: str, failing: frozenset = frozenset()) -> tuple[int, float]:
     """(bars judged, share of them whose length equals the meter).
 
     Short bars at the start, the end and beside section or repeat lines are pickups and not
-    judged; a tune without a meter, or without bars to judge, scores NaN.
+    judged; a tune without a meter, or without bars to judge, scores NaN. The bars numbered in
+    `failing` (as bar_lengths numbers them: defects.Defects.bars, bars holding marks that write no
+    note) are judged and fail, whatever their length.
     """
-    bars = [b for b in bar_lengths(tune) if b.music]
+    numbered = [(i, b) for i, b in enumerate(bar_lengths(tune)) if b.music]
+    bars = [b for _, b in numbered]
     judged = matched = 0
-    for k, bar in enumerate(bars):
+    for k, (index, bar) in enumerate(numbered):
         if bar.meter is None:
+            continue
+        if index in failing:
+            judged += 1
             continue
         if bar.full_rest or bar.length == bar.meter:
             judged, matched = judged + 1, matched + 1

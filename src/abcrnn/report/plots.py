@@ -204,7 +204,8 @@ def _plot_block(ax, block: list[dict], plotted: dict[str, str]) -> None:
 
 
 def plot_models(rows: list[dict], labels: list[str], path: Path) -> None:
-    """Three panels: test loss per character, training speed, and bar fit / distribution overlap."""
+    """Three panels: test loss per character, training speed, and for the first headline temperature
+    with each decoding the share of valid tunes and the note-distribution overlap."""
     models = [r for r in rows if r["model"] != "test-set"]
     names = [f"{r['model']}\n{r['unit']}" for r in models]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
@@ -217,19 +218,20 @@ def plot_models(rows: list[dict], labels: list[str], path: Path) -> None:
         ax.set_title(title)
         ax.grid(axis="y", alpha=0.3)
     ax = axes[2]
-    series = [(f"{c}_{label}", f"{'bar fit' if c == 'bars_match_meter' else 'overlap'} T={label}")
-              for label in labels for c in ("bars_match_meter", "distribution")]
+    shown = [label for label in labels if label.split("-")[0] == labels[0].split("-")[0]] if labels else []
+    series = [(f"{c}_{label}", f"{'valid' if c == 'valid' else 'overlap'} {label}")
+              for label in shown for c in ("valid", "distribution")]
     width = 0.8 / max(1, len(series))
     for k, (column, name) in enumerate(series):
         values = [number(r.get(column, ""), 0.0) for r in models]
         ax.bar([i + (k - (len(series) - 1) / 2) * width for i in x], values, width, label=name)
     real = next((r for r in rows if r["model"] == "test-set"), None)
     if real and labels:
-        ax.axhline(number(real.get(f"bars_match_meter_{labels[0]}", ""), math.nan), color="k", linestyle=":",
-                   linewidth=1, label="bar fit of real tunes")
+        ax.axhline(number(real.get(f"valid_{labels[0]}", ""), math.nan), color="k", linestyle=":",
+                   linewidth=1, label="valid share of real tunes")
     ax.set_xticks(list(x), names, fontsize="small")
     ax.set_ylim(0, 1.05)
-    ax.set_title("Samples: bars fitting the meter, note-distribution overlap")
+    ax.set_title(f"Samples at T = {shown[0].split('-')[0] if shown else '?'}: valid tunes, note-distribution overlap")
     ax.grid(axis="y", alpha=0.3)
     if series:  # below the panel, where it hides no bar
         ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
