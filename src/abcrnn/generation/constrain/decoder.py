@@ -165,7 +165,7 @@ class Decoder:
         return torch.frombuffer(allowed, dtype=torch.uint8).bool()
 
 
-_SHAPE = str.maketrans("ABCDEFGabcdefg_", "CCCCCCCccccccc^")
+_SHAPE = str.maketrans("ABCDEFGabcdefg", "CCCCCCCccccccc")
 _PITCHLIKE = re.compile(r"(?:\^{1,2}|_{1,2}|=)?[A-Ga-g]?[',]*")
 
 

@@ -776,6 +776,6 @@ def _near(count: int, limit: int, window: int = 2) -> int:
 def _canonical(pending: str, mode: int) -> str:
     """The mark being written with its pitch left out where only its length and shape matter."""
     if mode in (NOTE, ACC):
-        return "".join("C" if ch in "ABCDEFG" else "c" if ch in "abcdefg" else "^" if ch in "^_" else ch
+        return "".join("C" if ch in "ABCDEFG" else "c" if ch in "abcdefg" else ch
                        for ch in pending)
     return pending
