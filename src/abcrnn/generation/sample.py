@@ -26,6 +26,9 @@ from abcrnn.labels import parse_temperature
 
 PRIME_MODES = ("test-header", "start")
 # masked: the mean probability per step that grammar-aware decoding took away; plan: the form plan
+# Under grammar-aware decoding, a tune this many characters short of max_chars ends at its next bar line
+# (the bar completes, open repeats close): room for a bar of sixteenths, a second ending and <end>.
+CLOSING = 160
 SAMPLE_COLUMNS = ["n", "file", "seed", "temperature", "constrain", "fallbacks", "masked", "plan", "ended", "chars",
                   "prime"]
 
@@ -138,6 +141,8 @@ def sample_batch(model, vocab, prime: str | list[str], n: int, temperature: floa
             token = _choose(logits, temperature, top_k, top_p, draws[:, t]).cpu()
             if decoder is not None:
                 decoder.advance(token)
+                for k in torch.nonzero(chars + symbol_chars[token] >= max_chars - CLOSING).flatten().tolist():
+                    decoder.close(k)
             generated[:, t] = token
             chars += symbol_chars[token]
             over = (chars > max_chars) & ~done  # this symbol passes max_chars: the sample stops before it

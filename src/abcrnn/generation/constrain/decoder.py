@@ -112,6 +112,14 @@ class Decoder:
             self._feed(k, stream, self.texts[int(i)])
         self._mask = None
 
+    def close(self, k: int) -> None:
+        """Stream k nears its length limit: its next bar line must end the tune (but under a form
+        plan, which is drawn to fit)."""
+        stream = self.streams[k]
+        if stream.phase == _BODY and not stream.reader.closing:
+            stream.reader.closing = True
+            self._mask = None
+
     @property
     def fallbacks(self) -> list[int]:
         """Per stream, the steps at which no symbol was allowed (and every one was)."""

@@ -160,6 +160,7 @@ class Reader:
         self.after_bar = False                 # a bar line was the last mark but for spaces
         self.line_bars = self.line_notes = self.line_chars = self.bar_notes = self.bar_prefixes = 0
         self.chords = False                    # a chord symbol has been written
+        self.closing = False                   # the text nears its length limit: the next bar line ends it
         self.end_ok = True                     # the last bar may end the tune (see CHORD_BAR)
 
     def copy(self) -> Reader:
@@ -183,7 +184,7 @@ class Reader:
                 self.notes, self.final, self.last_bar_ok, "" if self.music else self.bar_word,
                 self.after_word, self.after_bar, _near(self.line_bars, MAX_LINE_BARS), _near(self.line_notes, MAX_LINE_NOTES),
                 _near(self.line_chars, MAX_LINE_CHARS, 12), self.line_chars <= 1,
-                _near(self.bar_notes, MAX_BAR_NOTES, 3) if self.ctx.level == ABC else -1, self.bar_prefixes, self.chords and self.bar < self.ctx.chord_bar, self.end_ok)
+                _near(self.bar_notes, MAX_BAR_NOTES, 3) if self.ctx.level == ABC else -1, self.bar_prefixes, self.chords and self.bar < self.ctx.chord_bar, self.end_ok, self.closing)
 
     # --- reading --------------------------------------------------------------------------------
     def feed(self, text: str) -> bool:
@@ -275,7 +276,7 @@ class Reader:
             return self._some_chord() or self._ending_ok("[1") or self._ending_ok("[2")
         if c == "(":
             self.mode, self.pending = PAREN, c
-            slur = not self.slur and self._free() and self.tie is None and self.prefix == (0, False) \
+            slur = not self.slur and not self.closing and self._free() and self.tie is None and self.prefix == (0, False) \
                 and self._note_fits(None, None, "note") is not None
             tuplet = self._free() and self.tie is None and self.prefix == (0, False) and self._tuplet_fits()
             return slur or tuplet
@@ -302,7 +303,8 @@ class Reader:
             self.mode, self.pending = GRACE, c
             return self._prefix_ok(2) and self._note_fits(None, None, "note") is not None
         if c == "-":
-            ok = self.tie_ok is not None and self.last == "note" and self.broken_next is None and self._tie_fits()
+            ok = self.tie_ok is not None and self.last == "note" and self.broken_next is None and self._tie_fits() \
+                and not self.closing
             self.tie, self.tie_ok, self.last = self.tie_ok, None, "tie"
             self.broken_ok = None
             return ok
@@ -546,6 +548,8 @@ class Reader:
             return self.ctx.level < FORM or (self.slot < len(self.ctx.slots) and self.ctx.slots[self.slot].opens)
         if word in _OPENS and (self.repeat != (word != "|:")):
             return False  # `|:` opens a repeat; `::` closes one and opens the next
+        if self.closing and self.ctx.level < FORM and not self._ends_music(word):
+            return False
         if closes and not (self.repeat or self.section_bars >= 1 or self.ending == 1):
             return False
         if word == "|1" and not (self.repeat and self.ending == 0):
@@ -578,6 +582,17 @@ class Reader:
                 return False
         return True
 
+    def _ends_music(self, word: str) -> bool:
+        """Whether, with the text near its length limit, `word` is a bar line the tune may end with:
+        one that closes what is open (the repeat, the first ending) and opens nothing."""
+        if word in _OPENS or word == "|1" or self.slur:
+            return False
+        if self.ending == 1:
+            return word in (":|", ":|2")
+        if self.repeat:
+            return word == ":|"
+        return word in ("|]", "||") or (self.ending == 2 and word == "||")
+
     def _close(self, word: str) -> bool:
         """Close the bar with `word` (an ending `[1`/`[2` may still join it: see _reclose)."""
         if not self._word_ok(word):
@@ -609,8 +624,8 @@ class Reader:
             self.need_ending2 = True  # `[2` must follow
         elif word != "|" and self.ending == 2:
             self.ending = 0
-        if word == "|]":
-            self.final = True
+        if word == "|]" or (self.closing and self.ctx.level < FORM and self.ending != 1 and word != "|"):
+            self.final = True  # (near the length limit, the bar line that closes everything ends the music)
         self.section_bars = 0 if word != "|" else self.section_bars + (0 if opening_only else 1)
         self.end_ok = not (self.chords and self.bar < self.ctx.chord_bar) or opening_only and self.end_ok
         self.bar, self.music, self.accidentals, self.bar_notes, self.bar_prefixes = 0, False, (), 0, 0
