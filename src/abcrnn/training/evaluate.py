@@ -15,7 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from abcrnn.data.vocab import Vocab
-from abcrnn.models.checkpoint import load_checkpoint
+from abcrnn.models.checkpoint import load_checkpoint, read_checkpoint
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import number, read_tsv
 from abcrnn.runtime import setup_torch
@@ -25,8 +25,8 @@ from abcrnn.training.train import LN2, MACHINE_COLUMNS, METRICS_COLUMNS, load_sp
 RESULT_COLUMNS = ["params", "best_epoch", "val_loss", "val_loss_char", "test_loss", "test_bits", "test_loss_char",
                   "test_bits_char", "test_symbols", "test_chars", "epochs_trained", "train_seconds", "chars_per_s"]
 TEST_COLUMNS = ["run", *RunSettings.column_keys(), "corpus", *RESULT_COLUMNS]
-# Columns of test.tsv that are numbers (the rest are text).
-NUMERIC = {*RESULT_COLUMNS} | {f.name for f in fields(RunSettings) if f.metadata["column"] and kind(f) is not str}
+# Columns of test.tsv that are numbers (the rest are text, True/False included).
+NUMERIC = {*RESULT_COLUMNS} | {f.name for f in fields(RunSettings) if f.metadata["column"] and kind(f) in (int, float)}
 
 
 # --- evaluate ---------------------------------------------------------------------------------------
@@ -53,8 +53,9 @@ def evaluate_checkpoint(checkpoint, data_path, device: str = "auto", threads: in
     the split's vocabulary (vocab_path, else the vocab.json beside it) must be the checkpoint's."""
     if threads < 1:
         raise AbcrnnError("--threads: must be at least 1")
-    dev = setup_torch(threads, device)
-    model, vocab, payload = load_checkpoint(checkpoint, dev)
+    payload = read_checkpoint(checkpoint)  # its settings say whether to run in the deterministic mode
+    dev = setup_torch(threads, device, payload["settings"].deterministic)
+    model, vocab, payload = load_checkpoint(checkpoint, dev, payload)
     check_data_vocab(checkpoint, vocab, data_path, vocab_path)
     data = load_split(data_path, len(vocab), "test")
     s, extra = payload["settings"], payload.get("extra", {})
