@@ -120,6 +120,9 @@ class RunSettings:
         if self.deterministic and self.precision != "fp32":
             raise AbcrnnError(f"--deterministic: needs --precision fp32 (bf16 autocast runs oneDNN kernels chosen by "
                               f"instruction set), got {self.precision}")
+        if self.deterministic and self.optimizer == "rmsprop":
+            raise AbcrnnError("--deterministic: needs --optimizer adam or sgd (RMSprop's square root runs MKL's "
+                              "vector math, whose code paths differ by CPU; torch has no fused CPU RMSprop)")
         if self.deterministic and self.device == "cuda":
             raise AbcrnnError("--deterministic: bit-identical results are a CPU mode; use --device cpu (or auto)")
 

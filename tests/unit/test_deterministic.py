@@ -51,6 +51,8 @@ def test_the_setting_names_the_run_flows_through_flags_and_is_a_trajectory_setti
 def test_the_mode_refuses_what_it_cannot_pin():
     with pytest.raises(AbcrnnError, match="--deterministic: needs --precision fp32"):
         RunSettings(deterministic=True, precision="bf16")
+    with pytest.raises(AbcrnnError, match="--deterministic: needs --optimizer adam or sgd"):
+        RunSettings(deterministic=True, optimizer="rmsprop")
     with pytest.raises(AbcrnnError, match="--deterministic: .*CPU mode"):
         RunSettings(deterministic=True, device="cuda")
 
@@ -168,3 +170,59 @@ def test_emulated_cpus_train_to_the_same_bits_only_in_the_mode(tmp_path):
     det = {name: train_hash(tmp_path, name, "--deterministic") for name in VARIANTS}
     assert len(set(det.values())) == 1, det
     assert len(set(fast.values())) > 1, fast  # the emulation does change the fast mode's bits
+
+
+# --- which operations the mode runs ----------------------------------------------------------------
+
+# Operations whose CPU kernels differ by CPU in ways the mode cannot pin: MKL's vector math (torch's
+# tanh, exp, log, sqrt ... of tensors: code paths per CPU vendor and level that MKL_CBWR does not
+# cover), torch's recurrent kernels (oneDNN's, or the native ones that call that tanh) and oneDNN.
+FORBIDDEN = {"tanh", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "erf", "erfc", "erfinv", "sin", "cos",
+             "tan", "asin", "acos", "atan", "sinh", "cosh", "sqrt", "lgamma", "lstm", "gru", "rnn_tanh", "rnn_relu",
+             "lstm_cell", "gru_cell", "rnn_tanh_cell", "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell"}
+
+
+def operations(fn) -> set[str]:
+    """The ATen operations fn runs (their names without overload), as torch dispatches them."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen = set()
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.add(func._schema.name.removeprefix("aten::").removesuffix("_"))
+            return func(*args, **(kwargs or {}))
+
+    with Record():
+        fn()
+    return seen
+
+
+def stages(model: str, deterministic: bool, tiny_data) -> set[str]:
+    """The operations of two training steps, a validation pass and sampling from primes of two lengths."""
+    from abcrnn.data.vocab import Vocab
+    from abcrnn.generation.sample import sample_batch
+    from abcrnn.training.train import Trainer
+
+    vocab = Vocab.load(tiny_data["vocab"])
+    train, val = (torch.load(tiny_data[s], weights_only=True) for s in ("train", "val"))
+    extra = {"context": 20, "heads": 2} if model == "transformer" else {}
+    settings = RunSettings(model=model, hidden=8, chunk=20, batch_size=3, deterministic=deterministic, **extra)
+    trainer = Trainer(settings, vocab, train[:400], val[:200], torch.device("cpu"), log=lambda m: None)
+
+    def run():
+        trainer.step(), trainer.step(), trainer.validate()
+        sample_batch(trainer.model, vocab, ["<start>\nX:1\nK:G\n", "<start>\nX:22\nT:A\nK:D\n"], 2, 1.0, 30, 0)
+
+    return operations(run)
+
+
+@pytest.mark.parametrize("model", ["lstm", "rnn", "gru", "transformer"])
+def test_the_mode_runs_no_operation_whose_kernels_differ_by_cpu(model, tiny_data):
+    assert stages(model, True, tiny_data) & FORBIDDEN == set()
+
+
+def test_the_fast_mode_does_run_them(tiny_data):
+    """The check above can see them: the fast LSTM (oneDNN) and Adam (sqrt) run them."""
+    ops = stages("lstm", False, tiny_data)
+    assert "sqrt" in ops and any(op.startswith("mkldnn_rnn") or op == "lstm" for op in ops), sorted(ops)
