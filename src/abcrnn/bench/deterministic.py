@@ -56,10 +56,11 @@ class Worker:
 
 
 class RemoteTrainer:
-    """Stands in for a Trainer in `training.best_rates`: its turns are trained by the worker."""
+    """Stands in for a Trainer in `training.best_rates`: its turns are trained by the worker, each for
+    `share` of a fast trainer's turn."""
 
-    def __init__(self, worker: Worker, name: str, settings: RunSettings):
-        self.worker, self.name = worker, name
+    def __init__(self, worker: Worker, name: str, settings: RunSettings, share: float = 0.5):
+        self.worker, self.name, self.share = worker, name, share
         self.s = RunSettings.from_dict({**settings.to_dict(), "deterministic": True})
 
     def remote_rate(self, seconds: float, warmup: int) -> float:

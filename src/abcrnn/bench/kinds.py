@@ -60,7 +60,7 @@ def kind_rows(add, args, vocab: Vocab, train: torch.Tensor, val: torch.Tensor, p
         if worker is not None and mode == "batched":
             remote = {f"{kind}_deterministic": RemoteTrainer(worker, f"{kind} {mode}", trainers[kind].s)
                       for kind in KINDS if kind != "lstm"}
-        rates = best_rates({**trainers, **remote}, args.seconds * (len(KINDS) + len(remote)) / 2, args.rounds)
+        rates = best_rates({**trainers, **remote}, args.seconds * len(KINDS) / 2, args.rounds)
         for kind, rate in rates.items():
             if kind not in KINDS:
                 continue

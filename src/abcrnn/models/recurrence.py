@@ -1,4 +1,5 @@
-"""Fast CPU training for the vanilla RNN and the GRU: `FusedRNN` and `FusedGRU`.
+"""Fast CPU training for the vanilla RNN and the GRU: `FusedRNN` and `FusedGRU`; and `FusedLSTM`, the
+deterministic mode's LSTM (see its section below).
 
 On the CPU torch fuses only nn.LSTM (oneDNN's RNN primitive; `aten::mkldnn_rnn_layer` refuses the
 tanh-RNN and GRU modes, and there is no other fused RNN or GRU kernel for the CPU). nn.RNN and nn.GRU
@@ -40,6 +41,14 @@ GRU (8 ops, 13 views and 2 of those products a step) stays slower than oneDNN's 
 whole loop in C++; the RNN (4 ops, 3 views, 2 products of 150x150) is faster.
 
 The measured rates (`training_rates`) are in the docstring of that function.
+
+The deterministic mode (settings.deterministic, README "Deterministic mode") must not run torch's own
+recurrent kernels at all: oneDNN's are compiled for the CPU found, and the native ones compute tanh
+with MKL's vector math, whose bits differ by CPU vendor. There build_model sets `deterministic` on the
+layer: every length takes the fused loops (MIN_STEPS does not apply), a PackedSequence (sampling's
+primes) runs as one plain batch per sequence length (_run_packed), and what the loops cannot take
+raises instead of falling back. `FusedLSTM` (nn.LSTM's parameters, the loop `_LSTMLoop`) exists for
+this mode only; the fast mode keeps oneDNN's LSTM, about twice as fast.
 """
 
 from __future__ import annotations
