@@ -175,8 +175,11 @@ class RunSettings:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["trajectory"]}
 
     def to_flags(self, exclude: tuple[str, ...] = ()) -> str:
-        """`abcrnn train` flags for these settings, every value shell-quoted."""
-        return cli_flags({f.name: getattr(self, f.name) for f in fields(self) if f.name not in exclude})
+        """`abcrnn train` flags for these settings, every value shell-quoted. A switch that is off, as
+        by default, is left out: adding one changes no existing run's command line (which Snakemake
+        would take for a reason to retrain it)."""
+        return cli_flags({f.name: getattr(self, f.name) for f in fields(self) if f.name not in exclude
+                          and not (kind(f) is bool and getattr(self, f.name) is False and f.default is False)})
 
     # --- the command line --------------------------------------------------------------------------
     @classmethod

@@ -38,7 +38,8 @@ def test_the_setting_names_the_run_flows_through_flags_and_is_a_trajectory_setti
     assert s.run_name() == "lstm-h150-l1-c200-lr0.01-b32-d0-det"  # never a fast run's folder
     assert RunSettings().run_name() == "lstm-h150-l1-c200-lr0.01-b32-d0"  # fast runs keep their names
     assert RunSettings(unit="token", deterministic=True).run_name().endswith("-token-det")
-    assert "--deterministic" in s.to_flags() and "--no-deterministic" in RunSettings().to_flags()
+    assert "--deterministic" in s.to_flags()
+    assert "deterministic" not in RunSettings().to_flags()  # fast runs' command lines as before (no reruns)
     for settings in (s, RunSettings()):
         assert RunSettings.from_args(build_parser().parse_args(settings.to_flags().split())) == settings
     assert s.trajectory()["deterministic"] is True  # a resume state of the other mode is not used
@@ -46,6 +47,33 @@ def test_the_setting_names_the_run_flows_through_flags_and_is_a_trajectory_setti
     assert RunSettings.from_dict(s.to_dict()) == s
     with pytest.raises(AbcrnnError, match="deterministic must be true or false"):
         RunSettings.from_dict({"deterministic": "yes"})
+
+
+def test_results_from_before_the_setting_still_read(tmp_path, trained_run):
+    """A resume state and a test.tsv written before `deterministic` existed: the fast mode's."""
+    from abcrnn.fileio import read_tsv, write_tsv
+    from abcrnn.training.evaluate import TEST_COLUMNS, read_run
+    from abcrnn.training.train import load_resume
+
+    identity = {**RunSettings().trajectory(), "data": "x"}
+    old = {k: v for k, v in identity.items() if k != "deterministic"}
+    torch.save({"identity": old}, tmp_path / "resume.pt")
+    assert load_resume(tmp_path / "resume.pt", identity, print) is not None
+    assert load_resume(tmp_path / "resume.pt", {**identity, "deterministic": True}, lambda m: None) is None
+    run, data = trained_run
+    assert main_evaluate(run, data, tmp_path / "test.tsv") == 0
+    row = read_tsv(tmp_path / "test.tsv")[0]
+    del row["deterministic"]
+    write_tsv(tmp_path / "old.tsv", [row], [c for c in TEST_COLUMNS if c != "deterministic"])
+    test, _ = read_run(tmp_path / "old.tsv", run / "metrics.tsv")
+    assert test["deterministic"] == "False"
+
+
+def main_evaluate(run, data, out) -> int:
+    from abcrnn.commands.cli import main
+
+    return main(["evaluate", "--checkpoint", str(run / "best.pt"), "--data", str(data["test"]), "--out", str(out),
+                 "--threads", "1", "--device", "cpu"])
 
 
 def test_the_mode_refuses_what_it_cannot_pin():

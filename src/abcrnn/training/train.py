@@ -145,7 +145,8 @@ def load_resume(path: Path, identity: dict, log) -> dict | None:
     except Exception as exc:
         log(f"{path}: unreadable resume state ({type(exc).__name__}); starting fresh")
         return None
-    changed = [k for k in identity if saved.get(k) != identity[k]]
+    defaults = RunSettings().trajectory()  # a setting added since the state was saved had its default
+    changed = [k for k in identity if saved.get(k, defaults.get(k)) != identity[k]]
     if changed:
         log(f"{path}: saved with different {', '.join(changed)}; starting fresh")
         return None
