@@ -97,8 +97,10 @@ class Workflow:
         path.write_text(yaml.safe_dump(config))
         return path
 
-    def run(self, workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    def run(self, workdir: Path, *args: str, timeout: int = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+        """snakemake ARGS in workdir; `env`: variables to add to (or, where None, remove from) its environment."""
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(env or {})}
+        env = {k: v for k, v in env.items() if v is not None}
         cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
                "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
         return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)

@@ -8,7 +8,8 @@
   use the run's own chunk and stream layout;
 * the resume check (fields marked `trajectory`: they change what training computes);
 * the model builder (`models.build_model` takes a RunSettings);
-* the run name (fields marked with a `name` prefix, in field order: `lstm-h150-l1-c200-lr0.01-b32-d0`);
+* the run name (fields marked with a `name` prefix, in field order: `lstm-h150-l1-c200-lr0.01-b32-d0`; a
+  true/false field adds just its prefix when true: `-det`);
 * the columns of `test_loss.tsv` (fields marked `column`).
 
 Where a field lives in the workflow config is its `scope`: `grid` fields are lists under `grid:` (one
@@ -97,6 +98,9 @@ class RunSettings:
     precision: str = setting("fp32", "fp32, or bf16 autocast of the matrix products", choices=PRECISIONS)
     device: str = setting("auto", "auto: CUDA where present, else the CPU", choices=DEVICES, trajectory=False)
     threads: int = setting(2, "CPU threads for torch", minimum=1, trajectory=False)
+    deterministic: bool = setting(False, "bit-identical results on every x86-64 CPU with AVX2 (same torch build "
+                                  "and threads): pinned kernels, slower (README: Deterministic mode)",
+                                  name="det", column=True, name_default=False)
 
     def __post_init__(self):
         for f in fields(self):
@@ -112,6 +116,15 @@ class RunSettings:
             if self.context < self.chunk:
                 raise AbcrnnError(f"--context: a Transformer's context ({self.context}) must be at least the chunk it "
                                   f"trains and scores on ({self.chunk})")
+
+        if self.deterministic and self.precision != "fp32":
+            raise AbcrnnError(f"--deterministic: needs --precision fp32 (bf16 autocast runs oneDNN kernels chosen by "
+                              f"instruction set), got {self.precision}")
+        if self.deterministic and self.optimizer == "rmsprop":
+            raise AbcrnnError("--deterministic: needs --optimizer adam or sgd (RMSprop's square root runs MKL's "
+                              "vector math, whose code paths differ by CPU; torch has no fused CPU RMSprop)")
+        if self.deterministic and self.device == "cuda":
+            raise AbcrnnError("--deterministic: bit-identical results are a CPU mode; use --device cpu (or auto)")
 
     def applies(self, name: str) -> bool:
         """Whether a setting means something for this run's model kind."""
@@ -150,6 +163,10 @@ class RunSettings:
             value = getattr(self, f.name)
             if not self.applies(f.name) or (not f.metadata["name_default"] and value == f.default):
                 continue
+            if isinstance(value, bool):  # a switch: its prefix alone when on (`-det`)
+                if value:
+                    parts.append(f.metadata["name"])
+                continue
             parts.append(f"{f.metadata['name']}{format_value(value)}")
         return "-".join(parts)
 
@@ -158,8 +175,11 @@ class RunSettings:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata["trajectory"]}
 
     def to_flags(self, exclude: tuple[str, ...] = ()) -> str:
-        """`abcrnn train` flags for these settings, every value shell-quoted."""
-        return cli_flags({f.name: getattr(self, f.name) for f in fields(self) if f.name not in exclude})
+        """`abcrnn train` flags for these settings, every value shell-quoted. A switch that is off, as
+        by default, is left out: adding one changes no existing run's command line (which Snakemake
+        would take for a reason to retrain it)."""
+        return cli_flags({f.name: getattr(self, f.name) for f in fields(self) if f.name not in exclude
+                          and not (kind(f) is bool and getattr(self, f.name) is False and f.default is False)})
 
     # --- the command line --------------------------------------------------------------------------
     @classmethod
@@ -168,6 +188,8 @@ class RunSettings:
         for f in fields(cls):
             meta = f.metadata
             kwargs = {"default": f.default, "help": meta["help"], "type": kind(f)}
+            if kind(f) is bool:  # --name / --no-name, as cli_flags writes them
+                kwargs = {"default": f.default, "help": meta["help"], "action": argparse.BooleanOptionalAction}
             if meta["choices"]:
                 kwargs["choices"] = meta["choices"]
             parser.add_argument(flag(f.name), **kwargs)
@@ -220,7 +242,7 @@ def cli_flags(values: dict) -> str:
     return " ".join(parts)
 
 
-_TYPES = {"str": str, "int": int, "float": float}
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool}
 
 
 def kind(f: dataclasses.Field) -> type:
@@ -230,6 +252,10 @@ def kind(f: dataclasses.Field) -> type:
 
 def _typed(f: dataclasses.Field, value, where: str):
     wanted = kind(f)
+    if wanted is bool:
+        if not isinstance(value, bool):
+            raise AbcrnnError(f"{where}: {f.name} must be true or false, got {value!r}")
+        return value
     if wanted is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, wanted) or isinstance(value, bool):

@@ -18,7 +18,12 @@ from abcrnn.data.vocab import Vocab
 
 REQUIRED = ["train_chars_per_s_loop", "train_chars_per_s_paper", "train_chars_per_s_batched",
             "speedup_batched_vs_paper", "speedup_batched_vs_loop", "matmul_gflops", "fraction_of_peak",
-            "eval_chars_per_s", "sample_speedup_batched", "time_to_quality_paper_s", "time_to_quality_batched_s"]
+            "eval_chars_per_s", "sample_speedup_batched", "time_to_quality_paper_s", "time_to_quality_batched_s",
+            # the deterministic mode beside the fast one (measured in its own process)
+            "train_chars_per_s_paper_deterministic", "train_chars_per_s_batched_deterministic",
+            "deterministic_cost_paper", "deterministic_cost_batched", "train_chars_per_s_gru_batched_deterministic",
+            "train_chars_per_s_rnn_batched_deterministic", "train_chars_per_s_transformer_batched_deterministic",
+            "deterministic_cost_transformer_batched"]
 TINY = ["--threads", "1", "--hidden", "8", "--chunk", "16", "--batch-size", "4", "--seconds", "0.05", "--cap", "0.4",
         "--check-every", "0.1", "--patience", "2", "--sample-batch", "3", "--sample-chars", "10",
         "--matmul-size", "64", "--no-bf16", "--corpus-sizes", "20,40"]

@@ -1,11 +1,12 @@
-"""FusedRNN / FusedGRU against torch's nn.RNN / nn.GRU: same parameters, same outputs, same gradients."""
+"""FusedRNN / FusedGRU / FusedLSTM against torch's nn.RNN / nn.GRU / nn.LSTM: same parameters, same outputs,
+same gradients."""
 import pytest
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from abcrnn.models import recurrence
-from abcrnn.models.recurrence import FusedGRU, FusedRNN, one_hot_indices
+from abcrnn.models.recurrence import FusedGRU, FusedLSTM, FusedRNN, one_hot_indices
 
 PAIRS = {"rnn": (nn.RNN, FusedRNN), "gru": (nn.GRU, FusedGRU)}
 IN, HID, T = 5, 7, 6
@@ -229,3 +230,119 @@ def test_thread_count_untouched_and_inference_mode(cell):
     assert torch.get_num_threads() == 2
     with torch.inference_mode():
         torch.testing.assert_close(fused(x)[0], ref(x)[0])
+
+
+# --- FusedLSTM (the deterministic mode's LSTM) and the deterministic RNN and GRU -------------------
+
+def make_lstm(layers=1, seed=0, **kwargs):
+    kwargs = {"num_layers": layers, "batch_first": True, **kwargs}
+    torch.manual_seed(seed)
+    ref = nn.LSTM(IN, HID, **kwargs)
+    torch.manual_seed(seed)
+    return ref, FusedLSTM(IN, HID, **kwargs)
+
+
+def run_lstm(module, x, state, dout, dh, dc, input_grad=True):
+    """Outputs, final (h, c) and the gradients of the input, the initial state and every parameter."""
+    x = x.clone().requires_grad_(input_grad)
+    state = None if state is None else tuple(s.clone().requires_grad_() for s in state)
+    module.zero_grad(set_to_none=True)
+    out, (hn, cn) = module(x, state)
+    ((out * dout).sum() + (hn * dh).sum() + (cn * dc).sum()).backward()
+    grads = {name: p.grad for name, p in module.named_parameters()}
+    return [out, hn, cn, x.grad, *([] if state is None else [s.grad for s in state])], grads
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize("steps", [1, T])
+@pytest.mark.parametrize("initial_state", [False, True])
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_lstm_outputs_states_and_gradients_equal_torch(layers, batch, steps, initial_state, one_hot):
+    ref, fused = make_lstm(layers)
+    gen = torch.Generator().manual_seed(1)
+    if one_hot:  # the character input: a row lookup instead of the product
+        x = torch.nn.functional.one_hot(torch.randint(IN, (batch, steps), generator=gen), IN).float()
+    else:
+        x = torch.randn(batch, steps, IN, generator=gen)
+    state = (torch.randn(layers, batch, HID, generator=gen), torch.randn(layers, batch, HID, generator=gen)) \
+        if initial_state else None
+    dout, dh, dc = (torch.randn(batch, steps, HID, generator=gen), torch.randn(layers, batch, HID, generator=gen),
+                    torch.randn(layers, batch, HID, generator=gen))
+    (expected, expected_grads), (got, got_grads) = (run_lstm(m, x, state, dout, dh, dc, not one_hot)
+                                                    for m in (ref, fused))
+    for e, g in zip(expected, got):
+        torch.testing.assert_close(g, e)
+    assert got_grads.keys() == expected_grads.keys()
+    for name in expected_grads:
+        torch.testing.assert_close(got_grads[name], expected_grads[name], msg=name)
+
+
+def test_lstm_gradcheck_in_double_and_time_major_long_window():
+    _, fused = make_lstm(2)
+    fused.double()
+    x = torch.randn(2, 4, IN, dtype=torch.float64, requires_grad=True)
+    h0, c0 = (torch.randn(2, 2, HID, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    assert torch.autograd.gradcheck(lambda x, h0, c0: (lambda o, s: (o, *s))(*fused(x, (h0, c0))), (x, h0, c0))
+    ref, fused = make_lstm(2, batch_first=False)
+    x, state = torch.randn(40, 3, IN), (torch.randn(2, 3, HID), torch.randn(2, 3, HID))
+    dout, dh, dc = torch.randn(40, 3, HID), torch.randn(2, 3, HID), torch.randn(2, 3, HID)
+    for e, g in zip(run_lstm(ref, x, state, dout, dh, dc)[0], run_lstm(fused, x, state, dout, dh, dc)[0]):
+        torch.testing.assert_close(g, e)
+
+
+def test_lstm_parameters_state_dict_dropout_and_carried_state():
+    ref, fused = make_lstm(2, dropout=0.3)
+    assert list(fused.state_dict()) == list(ref.state_dict())
+    for p, q in zip(fused.parameters(), ref.parameters()):
+        assert torch.equal(p, q)  # the same initialisation
+    x = torch.randn(2, 10, IN)
+    ref.eval(), fused.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x)[0], ref(x)[0])
+        first, state = fused(x[:, :4])
+        second, _ = fused(x[:, 4:], state)
+        torch.testing.assert_close(torch.cat([first, second], 1), ref(x)[0])
+        fused.train()
+        assert not torch.allclose(fused(x)[0], fused(x)[0])  # dropout between the layers
+
+
+def _states(state):
+    return state if isinstance(state, tuple) else (state,)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_deterministic_modules_loop_every_length_and_packed_input(cell, monkeypatch):
+    """The deterministic mode never runs torch's own recurrent kernels: one step (sampling), short
+    windows and packed primes of different lengths all go through the fused loops, with torch's results."""
+    monkeypatch.setattr(recurrence, "MIN_STEPS", 16)
+    lstm = cell == "lstm"
+    ref, fused = make_lstm(2) if lstm else make_pair(cell, 2)
+    fused.deterministic = True
+    gen = torch.Generator().manual_seed(4)
+
+    def state():
+        h = torch.randn(2, 3, HID, generator=gen)
+        return (h, torch.randn(2, 3, HID, generator=gen)) if lstm else h
+
+    x, lengths = torch.randn(3, T, IN, generator=gen), torch.tensor([4, T, 1])
+    inputs = [(torch.randn(3, 1, IN, generator=gen), state()), (torch.randn(3, 5, IN, generator=gen), state()),
+              (pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False), state())]
+    with torch.no_grad():
+        expected = [ref(x, s) for x, s in inputs]
+    calls = []
+    for loop in (recurrence._RNNLoop, recurrence._GRULoop, recurrence._LSTMLoop):
+        monkeypatch.setattr(loop, "apply", lambda *args, apply=loop.apply: calls.append(1) or apply(*args))
+    for name in ("rnn_tanh", "rnn_relu", "gru", "lstm"):  # torch's layers must not run at all
+        monkeypatch.setattr(torch._VF, name, lambda *args, name=name: pytest.fail(f"torch's {name} ran"))
+    with torch.no_grad():
+        got = [fused(x, s) for x, s in inputs]
+    assert len(calls) == 2 + 2 + 2 * 3  # a loop per layer; the packed input: one batch per length
+    for (out, hn), (e_out, e_hn) in zip(got, expected):
+        if isinstance(out, torch.nn.utils.rnn.PackedSequence):
+            out, e_out = (pad_packed_sequence(o, batch_first=True)[0] for o in (out, e_out))
+        torch.testing.assert_close(out, e_out)
+        for g, e in zip(_states(hn), _states(e_hn)):
+            torch.testing.assert_close(g, e)
+    with pytest.raises(RuntimeError, match="deterministic"):
+        fused(torch.randn(T, IN))  # unbatched input would take torch's path: the mode refuses it

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from abcrnn.bench.deterministic import RemoteTrainer
 from abcrnn.bench.training import best_rates, log
 from abcrnn.models.recurrent import GATES
 from abcrnn.settings import RECURRENT, RunSettings
@@ -45,16 +46,24 @@ def flops_per_char(settings: RunSettings, vocab_size: int) -> float:
     return 6 * (recurrent + h * vocab_size)
 
 
-def kind_rows(add, args, vocab: Vocab, train: torch.Tensor, val: torch.Tensor, peak: float) -> None:
-    """Training chars/s and fraction of `peak` (GFLOP/s) for every kind, at batch 1 and batched."""
+def kind_rows(add, args, vocab: Vocab, train: torch.Tensor, val: torch.Tensor, peak: float, worker=None) -> None:
+    """Training chars/s and fraction of `peak` (GFLOP/s) for every kind, at batch 1 and batched; with
+    `worker` (deterministic.Worker), batched in the deterministic mode too (the LSTM's is suite.py's
+    batched_deterministic: the same settings), in turn with the fast mode."""
     for streams, mode in ((1, "batch1"), (args.batch_size, "batched")):
         trainers = {}
         for kind in KINDS:
             settings = kind_settings(args, kind, streams)
             trainers[kind] = Trainer(settings, vocab, train, val, torch.device("cpu"), run=f"bench {kind} {mode}",
                                      log=log)
-        rates = best_rates(trainers, args.seconds * len(KINDS) / 2, args.rounds)
+        remote = {}
+        if worker is not None and mode == "batched":
+            remote = {f"{kind}_deterministic": RemoteTrainer(worker, f"{kind} {mode}", trainers[kind].s)
+                      for kind in KINDS if kind != "lstm"}
+        rates = best_rates({**trainers, **remote}, args.seconds * len(KINDS) / 2, args.rounds)
         for kind, rate in rates.items():
+            if kind not in KINDS:
+                continue
             flops = flops_per_char(trainers[kind].s, len(vocab))
             add(f"train_chars_per_s_{kind}_{mode}", rate, "chars/s", f"{streams} stream(s), {describe(trainers[kind].s)}")
             add(f"fraction_of_peak_{kind}_{mode}", rate * flops / 1e9 / peak, "fraction",
@@ -62,6 +71,11 @@ def kind_rows(add, args, vocab: Vocab, train: torch.Tensor, val: torch.Tensor, p
         lstm = rates["lstm"]
         for kind in ("rnn", "gru"):
             add(f"speed_{kind}_vs_lstm_{mode}", rates[kind] / lstm, "x", "at least 1: as fast per character")
+        for name in remote:
+            kind = name.removesuffix("_deterministic")
+            add(f"train_chars_per_s_{kind}_{mode}_deterministic", rates[name], "chars/s",
+                "deterministic mode, in turn with the fast mode")
+            add(f"deterministic_cost_{kind}_{mode}", rates[kind] / rates[name], "x", "times slower than the fast mode")
 
 
 def describe(s: RunSettings) -> str:

@@ -16,6 +16,10 @@ chunk 200 by default), trained through `train.Trainer`, the code `abcrnn train` 
 * training characters per second and the useful fraction of that peak for each model kind (LSTM,
   vanilla RNN, GRU, Transformer), at batch 1 and batched (bench_kinds.py), and the RNN's and GRU's
   speed against the LSTM's;
+* the cost of the deterministic mode (`train.deterministic`): training characters per second of the
+  LSTM at batch 1 and batched, and of every kind batched, in that mode beside the fast mode, their
+  turns alternating with the fast mode's (the mode runs in a second process: deterministic.py), and
+  how many times slower it is (`--no-deterministic` leaves these out);
 * time to quality (timetoquality.py): each mode trains until its validation loss plateaus, or for at
   most --cap seconds of training;
 * evaluation characters per second, and batched sampling against one tune at a time;
@@ -39,6 +43,7 @@ from pathlib import Path
 import torch
 
 from abcrnn.notation.tunes import START
+from abcrnn.bench.deterministic import RemoteTrainer, Worker
 from abcrnn.bench.kinds import kind_rows
 from abcrnn.bench.training import best_rates, bf16_available, log, mode_trainers
 from abcrnn.runtime import machine_info
@@ -110,17 +115,28 @@ def machine_rows(add) -> None:
     add("machine_torch_version", info["torch_version"], "text")
 
 
-def training_speed_rows(add, args, vocab: Vocab, train: torch.Tensor, val: torch.Tensor, use_bf16: bool) -> float:
-    """Rows of the training rates; returns the batched fp32 rate."""
+def training_speed_rows(add, args, vocab: Vocab, train: torch.Tensor, val: torch.Tensor, use_bf16: bool,
+                        worker=None) -> float:
+    """Rows of the training rates (with `worker`, the deterministic mode's beside them); returns the
+    batched fp32 rate."""
     modes = ("loop", "paper", "batched", "batched_bf16") if use_bf16 else ("loop", "paper", "batched")
-    speed = best_rates(mode_trainers(args, vocab, train, val, modes), args.seconds, args.rounds)
+    trainers = mode_trainers(args, vocab, train, val, modes)
+    if worker is not None:
+        for name in ("paper", "batched"):
+            trainers[f"{name}_deterministic"] = RemoteTrainer(worker, name, trainers[name].s)
+    speed = best_rates(trainers, args.seconds, args.rounds)
     for name, rate in speed.items():
-        add(f"train_chars_per_s_{name}", rate, "chars/s")
+        add(f"train_chars_per_s_{name}", rate, "chars/s",
+            "deterministic mode (train.deterministic), measured in turn with the fast mode" if "_det" in name else "")
     batched = speed["batched"]
     add("speedup_batched_vs_paper", batched / speed["paper"], "x")
     add("speedup_batched_vs_loop", batched / speed["loop"], "x")
     if use_bf16:
         add("speedup_bf16_vs_fp32", speed["batched_bf16"] / batched, "x")
+    if worker is not None:
+        for name in ("paper", "batched"):
+            add(f"deterministic_cost_{name}", speed[name] / speed[f"{name}_deterministic"], "x",
+                "times slower than the fast mode (the LSTM, fp32)")
     return batched
 
 
@@ -213,13 +229,18 @@ def run_bench(args) -> list[dict]:
 
     log("training speed:")
     use_bf16 = args.bf16 and bf16_available()
-    batched = training_speed_rows(add, args, vocab, train, val, use_bf16)
-    loads.append(load_average())
-    log("arithmetic rate:")
-    peak = peak_rows(add, args, len(vocab), batched)
-    loads.append(load_average())
-    log("training speed per model kind (batch 1 and batched):")
-    kind_rows(add, args, vocab, train, val, peak)
+    worker = Worker(data_dir, args.threads) if args.deterministic else None
+    try:
+        batched = training_speed_rows(add, args, vocab, train, val, use_bf16, worker)
+        loads.append(load_average())
+        log("arithmetic rate:")
+        peak = peak_rows(add, args, len(vocab), batched)
+        loads.append(load_average())
+        log("training speed per model kind (batch 1 and batched):")
+        kind_rows(add, args, vocab, train, val, peak, worker)
+    finally:
+        if worker is not None:
+            worker.close()
 
     loads.append(load_average())
     log(f"time to quality (until the validation loss plateaus, at most {args.cap:g} s of training each):")

@@ -99,9 +99,16 @@ def training_rate(trainer: Trainer, seconds: float, warmup: int = 2) -> float:
 
 def best_rates(trainers: dict[str, Trainer], seconds: float, rounds: int) -> dict[str, float]:
     """Each trainer's best training rate over `rounds` turns of seconds/rounds each, taken in turn,
-    so that a passing slowdown of the machine does not decide a comparison."""
+    so that a passing slowdown of the machine does not decide a comparison. A trainer of the
+    deterministic mode (deterministic.RemoteTrainer) trains its turns in the mode's own process, for
+    its `share` of the time (the benchmark's length grows little)."""
     best = dict.fromkeys(trainers, 0.0)
     for turn in range(rounds):
         for name, trainer in trainers.items():
-            best[name] = max(best[name], training_rate(trainer, seconds / rounds, warmup=2 if turn == 0 else 0))
+            warmup = 2 if turn == 0 else 0
+            if hasattr(trainer, "remote_rate"):
+                rate = trainer.remote_rate(seconds / rounds * trainer.share, warmup)
+            else:
+                rate = training_rate(trainer, seconds / rounds, warmup=warmup)
+            best[name] = max(best[name], rate)
     return best

@@ -33,7 +33,11 @@ def main_activations(argv=None) -> int:
         raise AbcrnnError(f"--length: must be at least 10, got {a.length}")
     plots = {"hidden": Path(a.hidden_plot), **({"cell": Path(a.cell_plot)} if a.cell_plot else {})}
     chosen = {Path(a.checkpoint): plots} if a.checkpoint else chosen_runs(a.runs, a.models_dir, a.checkpoints, plots)
-    device = setup_torch(1, a.device)
+    from abcrnn.models.checkpoint import read_checkpoint
+
+    # the deterministic mode when the runs were trained in it (train.deterministic: all runs or none)
+    deterministic = any(read_checkpoint(path)["settings"].deterministic for path in chosen)
+    device = setup_torch(1, a.device, deterministic)
     rows = []
     for path, wanted in chosen.items():
         found, heatmaps = neuron_rows(path, wanted, device, a.seed, a.temperature, a.length)

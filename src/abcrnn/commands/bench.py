@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-chars", type=int, default=300, help="characters per sampled tune at most")
     p.add_argument("--matmul-size", type=int, default=2048)
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip the bf16 measurements")
+    p.add_argument("--no-deterministic", dest="deterministic", action="store_false",
+                   help="skip the deterministic mode's training rates (measured in a second process)")
     p.add_argument("--corpus-sizes", type=_sizes, default=[1000, 2000, 4000], metavar="N,N,...",
                    help="numbers of synthetic same-titled tunes the corpus stage is timed on")
     return p

@@ -70,15 +70,16 @@ def sample_parser() -> argparse.ArgumentParser:
 
 
 def main_sample(argv: list[str] | None = None) -> int:
-    from abcrnn.models.checkpoint import load_checkpoint
+    from abcrnn.models.checkpoint import load_checkpoint, read_checkpoint
     from abcrnn.runtime import setup_torch
 
     args = sample_parser().parse_args(argv)
     temperature = parse_temperature(args.temperature)
     check_options(args.num, args.max_chars, args.top_k, args.top_p)
-    device = setup_torch(max(1, args.threads), args.device)
     path = Path(args.checkpoint) if args.checkpoint else best_checkpoint(args.best_run, args.models_dir, args.checkpoints)
-    model, vocab, _ = load_checkpoint(path, device)
+    payload = read_checkpoint(path)  # its settings say whether to run in the deterministic mode
+    device = setup_torch(max(1, args.threads), args.device, payload["settings"].deterministic)
+    model, vocab, _ = load_checkpoint(path, device, payload)
     primes = make_primes(args.prime, args.num, args.seed, args.test)
     unknown = sum(vocab.count_unknown(p) for p in set(primes))
     if unknown:

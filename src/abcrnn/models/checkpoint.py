@@ -47,21 +47,36 @@ def run_checkpoint(run: str, checkpoints: list[str] | None, models_dir: str = "r
     return Path(models_dir) / run / "best.pt"
 
 
-def load_checkpoint(path, device: str | torch.device = "cpu") -> tuple[CharRNN, Vocab, dict]:
-    """Return (model in eval mode on `device`, vocab, the whole payload with `settings` a RunSettings)."""
+def read_checkpoint(path) -> dict:
+    """A checkpoint's payload, read onto the CPU, with `settings` a RunSettings (its vocabulary checked);
+    no model is built, so no tensor operation runs: a stage reads the settings (the deterministic mode
+    among them) before it sets up torch (runtime.setup_torch), then builds the model with load_checkpoint."""
     path = Path(path)
     if not path.exists():
         raise AbcrnnError(f"{path}: checkpoint not found")
     try:
-        payload = torch.load(path, map_location=device, weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise AbcrnnError(f"{path}: not a readable abcrnn checkpoint ({type(exc).__name__}: {reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise AbcrnnError(f"{path}: not an abcrnn checkpoint")
     try:
-        vocab = Vocab.from_dict(payload["vocab"])
+        Vocab.from_dict(payload["vocab"])
         payload["settings"] = RunSettings.from_dict(payload["settings"], "stored settings")
+    except (KeyError, TypeError, ValueError, AbcrnnError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AbcrnnError(f"{path}: damaged abcrnn checkpoint ({reason})") from None
+    return payload
+
+
+def load_checkpoint(path, device: str | torch.device = "cpu", payload: dict | None = None) -> tuple[CharRNN, Vocab, dict]:
+    """Return (model in eval mode on `device`, vocab, the whole payload with `settings` a RunSettings);
+    `payload`: what read_checkpoint(path) returned, if it has been read already."""
+    path = Path(path)
+    payload = read_checkpoint(path) if payload is None else payload
+    try:
+        vocab = Vocab.from_dict(payload["vocab"])
         model = build_model(len(vocab), payload["settings"])
         model.load_state_dict(payload["model_state"])
     except (KeyError, TypeError, ValueError, RuntimeError, AbcrnnError) as exc:

@@ -17,12 +17,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
-from abcrnn.models.recurrence import FusedGRU, FusedRNN
+from abcrnn.models.recurrence import FusedGRU, FusedLSTM, FusedRNN
 from abcrnn.settings import RunSettings
 
 # torch's fused oneDNN kernel serves nn.LSTM only; the vanilla RNN and the GRU get recurrence.py's own
 # fused time loops (same parameters as nn.RNN/nn.GRU, tested equal to them), faster per character.
 CELLS = {"rnn": FusedRNN, "lstm": nn.LSTM, "gru": FusedGRU}
+# The deterministic mode (settings.deterministic): recurrence.py's loops for every cell and every input,
+# since torch's own LSTM, RNN and GRU run kernels that compute different bits on different CPUs.
+DETERMINISTIC_CELLS = {"rnn": FusedRNN, "lstm": FusedLSTM, "gru": FusedGRU}
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
@@ -38,6 +41,7 @@ class CharRNN(nn.Module):
         input: str = "onehot",
         embedding_dim: int = 64,
         init: str = "xavier",
+        deterministic: bool = False,
     ):
         """Arguments as in RunSettings, which checks them (build_model); this only builds."""
         super().__init__()
@@ -46,8 +50,11 @@ class CharRNN(nn.Module):
         self.embedding = nn.Embedding(vocab_size, embedding_dim) if input == "embedding" else None
         in_dim = embedding_dim if input == "embedding" else vocab_size
         kwargs = {"nonlinearity": "tanh"} if model == "rnn" else {}
-        self.rnn = CELLS[model](in_dim, hidden, num_layers=layers, batch_first=True,
+        cells = DETERMINISTIC_CELLS if deterministic else CELLS
+        self.rnn = cells[model](in_dim, hidden, num_layers=layers, batch_first=True,
                                 dropout=dropout if layers > 1 else 0.0, **kwargs)
+        if deterministic:
+            self.rnn.deterministic = True
         # and on the top layer's output, as folk-rnn has it: a one-layer model can use dropout too
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, vocab_size)
@@ -135,4 +142,4 @@ def build_model(vocab_size: int, settings: RunSettings) -> nn.Module:
                            context=settings.context, dropout=settings.dropout)
     return CharRNN(vocab_size, model=settings.model, hidden=settings.hidden, layers=settings.layers,
                    dropout=settings.dropout, input=settings.input, embedding_dim=settings.embedding_dim,
-                   init=settings.init)
+                   init=settings.init, deterministic=settings.deterministic)

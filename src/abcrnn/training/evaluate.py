@@ -15,7 +15,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from abcrnn.data.vocab import Vocab
-from abcrnn.models.checkpoint import load_checkpoint
+from abcrnn.models.checkpoint import load_checkpoint, read_checkpoint
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import number, read_tsv
 from abcrnn.runtime import setup_torch
@@ -25,8 +25,10 @@ from abcrnn.training.train import LN2, MACHINE_COLUMNS, METRICS_COLUMNS, load_sp
 RESULT_COLUMNS = ["params", "best_epoch", "val_loss", "val_loss_char", "test_loss", "test_bits", "test_loss_char",
                   "test_bits_char", "test_symbols", "test_chars", "epochs_trained", "train_seconds", "chars_per_s"]
 TEST_COLUMNS = ["run", *RunSettings.column_keys(), "corpus", *RESULT_COLUMNS]
-# Columns of test.tsv that are numbers (the rest are text).
-NUMERIC = {*RESULT_COLUMNS} | {f.name for f in fields(RunSettings) if f.metadata["column"] and kind(f) is not str}
+# Switches (True/False settings) that test.tsv files written before them lack: they had the default.
+LATER_COLUMNS = {f.name: str(f.default) for f in fields(RunSettings) if f.metadata["column"] and kind(f) is bool}
+# Columns of test.tsv that are numbers (the rest are text, True/False included).
+NUMERIC = {*RESULT_COLUMNS} | {f.name for f in fields(RunSettings) if f.metadata["column"] and kind(f) in (int, float)}
 
 
 # --- evaluate ---------------------------------------------------------------------------------------
@@ -53,8 +55,9 @@ def evaluate_checkpoint(checkpoint, data_path, device: str = "auto", threads: in
     the split's vocabulary (vocab_path, else the vocab.json beside it) must be the checkpoint's."""
     if threads < 1:
         raise AbcrnnError("--threads: must be at least 1")
-    dev = setup_torch(threads, device)
-    model, vocab, payload = load_checkpoint(checkpoint, dev)
+    payload = read_checkpoint(checkpoint)  # its settings say whether to run in the deterministic mode
+    dev = setup_torch(threads, device, payload["settings"].deterministic)
+    model, vocab, payload = load_checkpoint(checkpoint, dev, payload)
     check_data_vocab(checkpoint, vocab, data_path, vocab_path)
     data = load_split(data_path, len(vocab), "test")
     s, extra = payload["settings"], payload.get("extra", {})
@@ -87,10 +90,13 @@ def evaluate_checkpoint(checkpoint, data_path, device: str = "auto", threads: in
 def read_run(test_path: Path, metrics_path: Path) -> tuple[dict, list[dict]]:
     """(test.tsv row with numbers parsed, metrics.tsv rows with numbers parsed) of one run."""
     rows = {}
-    for name, path, columns in (("test.tsv", test_path, TEST_COLUMNS), ("metrics.tsv", metrics_path, METRICS_COLUMNS)):
+    needed = [c for c in TEST_COLUMNS if c not in LATER_COLUMNS]
+    for name, path, columns in (("test.tsv", test_path, needed), ("metrics.tsv", metrics_path, METRICS_COLUMNS)):
         rows[name] = read_tsv(path, columns, f"run's {name} (evaluate the run first)")
         if not rows[name]:
             raise AbcrnnError(f"{path}: no rows")
+    for key, default in LATER_COLUMNS.items():
+        rows["test.tsv"][0].setdefault(key, default)
     try:
         test = {k: number(v) if k in NUMERIC and v != "" else v for k, v in rows["test.tsv"][0].items()}
         metrics = [{k: v if k in MACHINE_COLUMNS else number(v) for k, v in r.items()} for r in rows["metrics.tsv"]]

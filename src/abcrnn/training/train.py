@@ -123,9 +123,11 @@ def data_fingerprint(*tensors: torch.Tensor) -> str:
     return h.hexdigest()[:16]
 
 
-def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params, lr: float, deterministic: bool = False) -> torch.optim.Optimizer:
+    """deterministic: Adam's fused kernel (torch's own vectorised code, pinned with the rest), not the
+    per-tensor one, whose square root goes through MKL's vector math."""
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
+        return torch.optim.Adam(params, lr=lr, **({"fused": True} if deterministic else {}))
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
     return torch.optim.SGD(params, lr=lr)
@@ -143,7 +145,8 @@ def load_resume(path: Path, identity: dict, log) -> dict | None:
     except Exception as exc:
         log(f"{path}: unreadable resume state ({type(exc).__name__}); starting fresh")
         return None
-    changed = [k for k in identity if saved.get(k) != identity[k]]
+    defaults = RunSettings().trajectory()  # a setting added since the state was saved had its default
+    changed = [k for k in identity if saved.get(k, defaults.get(k)) != identity[k]]
     if changed:
         log(f"{path}: saved with different {', '.join(changed)}; starting fresh")
         return None
@@ -198,7 +201,7 @@ class Trainer:
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         torch.manual_seed(settings.seed)
         self.model = (model if model is not None else build_model(len(vocab), settings)).to(device)
-        self.optimizer = make_optimizer(settings.optimizer, self.model.parameters(), settings.lr)
+        self.optimizer = make_optimizer(settings.optimizer, self.model.parameters(), settings.lr, settings.deterministic)
         self.x, self.y = (t.to(device) for t in stream_layout(train, settings.batch_size))
         self.spans = windows(self.x.shape[1], settings.chunk)
         self.window_chars = [int((self.y[:, w] != IGNORE).sum()) for w in self.spans]
@@ -384,7 +387,7 @@ def train(args: argparse.Namespace, on_epoch_end=None, log=None) -> dict:
     settings = RunSettings.from_args(args)
     out_dir = Path(args.out_dir or f"results/models/{args.run or settings.run_name()}")
     run = args.run or out_dir.name
-    device = setup_torch(settings.threads, settings.device)
+    device = setup_torch(settings.threads, settings.device, settings.deterministic)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if device.type == "cpu" and settings.threads > cpus:
         log(f"{run}: warning: --threads {settings.threads} is more than the {cpus} CPUs available; "
