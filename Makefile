@@ -9,13 +9,16 @@ SNAKEMAKE_ARGS ?=
 # Rules run `python -m abcrnn`: put the venv first on PATH for them.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run setup test bench dry-run lint report system-deps clean
+.PHONY: run setup test test-fast bench dry-run lint report system-deps clean
 
 run: setup  ## set up (venv + Debian tools) and run the whole pipeline on config.yaml
 	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
 
-test: setup lint  ## workflow lint, then the test suite
-	$(BIN)/pytest -q
+test: setup lint  ## workflow lint, then the whole test suite (unit and end-to-end)
+	$(BIN)/pytest -q tests/unit tests/e2e
+
+test-fast: setup  ## the unit tests alone (no Snakemake, renderer or browser): the loop while working
+	$(BIN)/pytest -q tests/unit
 
 bench: setup  ## training/evaluation/sampling speed, side by side (results/tables/benchmark.tsv)
 	$(BIN)/snakemake --cores $(CORES) results/data/char/train.pt results/data/char/val.pt results/data/char/vocab.json

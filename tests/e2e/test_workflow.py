@@ -167,15 +167,6 @@ def test_adding_a_grid_value_trains_only_the_new_run(full_run, workflow):
     workflow.config(full_run)
 
 
-def test_sampling_from_every_run_adds_per_run_samples_and_tables(tmp_path, workflow):
-    workflow.config(tmp_path, sample={"runs": "all"})
-    jobs = workflow.planned(tmp_path)
-    # 2 runs x 2 temperatures on top of the best run's 2 temperatures, each sampled and rendered,
-    # and the test-set baseline rendered the same way.
-    assert jobs["sample"] == 2 and jobs["sample_run"] == 4 and jobs["render"] == 7 and jobs["baseline_tunes"] == 1
-    assert jobs["validity"] == 1 and "validity_run" not in jobs  # every run's rows in the one table
-
-
 def test_a_missing_source_stops_even_when_an_old_corpus_exists(data_run, workflow):
     path = workflow.config(data_run)
     config = yaml.safe_load(path.read_text())
@@ -203,7 +194,7 @@ def test_quality_table_plots_and_gallery(full_run):
     assert "results/samples/argmax" in (gallery / "index.html").read_text(encoding="utf-8")
 
 
-def test_every_model_kind_and_vocabulary_runs_end_to_end_with_meter_aware_sampling(tmp_path, workflow):
+def test_every_model_kind_and_vocabulary_runs_end_to_end_with_form_aware_sampling(tmp_path, workflow):
     if not (shutil.which("abc2midi") and shutil.which("abcm2ps")):
         pytest.skip("abc2midi/abcm2ps not installed (make setup installs them)")
     workflow.config(tmp_path, corpus={"header_fields": ["X", "T", "M", "L", "K", "R"]},
@@ -211,7 +202,7 @@ def test_every_model_kind_and_vocabulary_runs_end_to_end_with_meter_aware_sampli
                     grid={"model": ["gru", "transformer"], "lr": {"gru": [0.01], "transformer": [0.003]},
                           "layers": {"gru": [2], "transformer": [1]}, "dropout": {"gru": [0.1], "transformer": [0.0]},
                           "context": [64]},
-                    sample={"runs": "all", "temperatures": [1.0], "per_temperature": 2, "constrain": ["none", "meter"]},
+                    sample={"runs": "all", "temperatures": [1.0], "per_temperature": 2, "constrain": ["none", "form"]},
                     gallery={"audio": False})
     out = workflow.run(tmp_path)
     assert out.returncode == 0, out.stderr[-4000:]
@@ -231,12 +222,18 @@ def test_every_model_kind_and_vocabulary_runs_end_to_end_with_meter_aware_sampli
     assert [(m["model"], m["unit"]) for m in models] == [("gru", "char"), ("gru", "token"), ("transformer", "token"),
                                                          ("test-set", "")]
     for m in models[:3]:  # every run was sampled both ways: no blank quality cell
-        assert all(m[f"{c}_{label}"] != "" for c in ("bars_match_meter", "distribution") for label in ("1.0", "1.0-meter"))
+        assert all(m[f"{c}_{label}"] != "" for c in ("valid", "distribution", "two_part") for label in ("1.0", "1.0-form"))
     assert (tmp_path / "results/plots/models.png").stat().st_size > 20000
-    for run in rows:
-        table = read_tsv(tmp_path / f"results/samples/runs/{run}/1.0-meter/samples.tsv")
-        assert [t["constrain"] for t in table] == ["meter", "meter"]
-    labels = {r["temperature"] for r in read_tsv(tmp_path / "results/tables/sample_validity.tsv")}
-    assert {"1.0", "1.0-meter", "test-set"} <= labels
+    best = read_tsv(tmp_path / "results/tables/best_run.tsv")[0]["run"]
+    for run in rows:  # every run sampled once: the best run's sets in results/samples/, the others' under runs/
+        folder = tmp_path / ("results/samples" if run == best else f"results/samples/runs/{run}")
+        table = read_tsv(folder / "1.0-form/samples.tsv")
+        assert [t["constrain"] for t in table] == ["form", "form"] and all(t["plan"] for t in table)
+        assert (run == best) != (tmp_path / f"results/samples/runs/{run}").exists()
+    validity = read_tsv(tmp_path / "results/tables/sample_validity.tsv")
+    assert sorted((r["run"], r["temperature"]) for r in validity if r["temperature"] != "test-set") == sorted(
+        (run, label) for run in rows for label in ("1.0", "1.0-form"))  # no set twice
+    assert all(r["valid"] == "1" for r in validity if r["temperature"] == "1.0-form")
+    assert workflow.planned(tmp_path) == {}
     assert (tmp_path / "results/plots/activations_hidden.png").exists()  # from the best recurrent run
     assert not (tmp_path / "results/plots/activations_cell.png").exists()  # no LSTM in this grid

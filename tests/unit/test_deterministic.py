@@ -2,7 +2,6 @@
 (runtime.pin_kernels), and the models and optimizer it chooses. The mode's promise, the same bits on
 other CPUs, is tests/e2e/test_golden.py's; here, processes with emulated CPU differences (environment
 variables that make torch and MKL choose other kernels) must still train to the same bits."""
-import hashlib
 import json
 import os
 import subprocess
