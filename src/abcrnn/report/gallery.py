@@ -61,7 +61,9 @@ class SetPage:
 
     @property
     def name(self) -> str:
-        return "argmax" if self.label == "argmax" else f"T = {self.label}"
+        temperature, _, decoding = self.label.partition("-")
+        name = "argmax" if temperature == "argmax" else f"T = {temperature}"
+        return f"{name}, {decoding}-aware" if decoding else name
 
     @property
     def page(self) -> str:
@@ -95,16 +97,21 @@ def _share(value: str | None) -> str:
         return "–"
 
 
-def metrics(validity: dict | None, quality: dict | None) -> list[tuple[str, str]]:
-    v, q = validity or {}, quality or {}
+def metrics(validity: dict | None, quality: dict | None, sample: dict | None = None) -> list[tuple[str, str]]:
+    v, q, s = validity or {}, quality or {}, sample or {}
     nearest = "–"
     if q.get("nearest_title") or q.get("nearest_x"):
         nearest = f"{q.get('nearest_title', '')} (X:{q.get('nearest_x', '')}), similarity {float(q['similarity']):.2f}"
         if q.get("copy") == "True":
             nearest += " – a copy"
     errors = v.get("errors", "")
-    return [
+    decoding = s.get("constrain", "none")
+    shown = [("form plan", s["plan"])] if s.get("plan") else []
+    if decoding not in ("", "none"):
+        shown.append((f"{decoding}-aware decoding", f"masked {_share(s.get('masked'))} of the probability per step"))
+    return shown + [
         (VALID, _flag(v.get("renders_ok")) + (f", {errors} errors" if errors not in ("", "0") else "")),
+        ("valid: no error in the written part, no mark without its note", _flag(v.get("valid"))),
         ("bars fitting the meter", _share(v.get("bars_match_meter"))),
         ("reached the end", _flag(v.get("ended"))),
         ("nearest training tune", nearest),
@@ -151,7 +158,7 @@ def sample_cards(directory: Path, label: str, run: str, root: Path, validity, qu
                     scores=_scores(rendered, stem, assets, root),
                     midi=str((assets / f"{stem}.mid").relative_to(root))
                     if _copy(rendered / f"{stem}.mid", assets / f"{stem}.mid") else "",
-                    metrics=metrics(validity.get((key, row["file"])), quality.get((key, row["file"]))),
+                    metrics=metrics(validity.get((key, row["file"])), quality.get((key, row["file"])), row),
                     primer=primers.get(prime), page=page.page)
         page.cards.append(card)
     return page
