@@ -23,9 +23,12 @@ REQUIRED = ["train_chars_per_s_loop", "train_chars_per_s_paper", "train_chars_pe
             "train_chars_per_s_paper_deterministic", "train_chars_per_s_batched_deterministic",
             "deterministic_cost_paper", "deterministic_cost_batched", "train_chars_per_s_gru_batched_deterministic",
             "train_chars_per_s_rnn_batched_deterministic", "train_chars_per_s_transformer_batched_deterministic",
-            "deterministic_cost_transformer_batched"]
+            "deterministic_cost_transformer_batched",
+            # sampling under each decoding, beside unconstrained sampling
+            "sample_seconds_per_tune_none", "constrained_cost_per_tune_abc", "constrained_cost_per_tune_meter",
+            "constrained_cost_per_tune_form", "constrained_cost_per_char_form"]
 TINY = ["--threads", "1", "--hidden", "8", "--chunk", "16", "--batch-size", "4", "--seconds", "0.05", "--cap", "0.4",
-        "--check-every", "0.1", "--patience", "2", "--sample-batch", "3", "--sample-chars", "10",
+        "--check-every", "0.1", "--patience", "2", "--sample-batch", "3", "--sample-chars", "10", "--constrained-chars", "200",
         "--matmul-size", "64", "--no-bf16", "--corpus-sizes", "20,40"]
 TINY_FLOAT = torch.finfo(torch.float32).tiny
 

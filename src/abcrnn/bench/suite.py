@@ -155,6 +155,38 @@ def peak_rows(add, args, vocab_size: int, batched: float) -> float:
     return peak
 
 
+JIG_HEADER = "X:1\nT:Bench Jig\nR:jig\nM:6/8\nL:1/8\nK:G\n"
+
+
+def constrained_sample_rows(add, args, model, vocab: Vocab, train: torch.Tensor) -> None:
+    """Sampling time per tune and per character under each decoding, beside unconstrained sampling:
+    `args.sample_batch` jigs at T = 1.0 from the same header, decodings taking turns; each
+    constrained run starts with an empty mask cache, as a sample job does."""
+    from abcrnn.generation.constrain.decoder import clear_cache
+    from abcrnn.generation.constrain.forms import PlanBook
+    from abcrnn.generation.sample import sample_batch
+    from abcrnn.notation.tunes import split_tagged
+
+    book = PlanBook(split_tagged(vocab.decode(train.tolist())))
+    prime, n, chars = f"{START}\n{JIG_HEADER}", args.sample_batch, args.constrained_chars
+    best: dict[str, tuple[float, int]] = {}
+    for _ in range(args.rounds):
+        for level in ("none", "abc", "meter", "form"):
+            clear_cache()
+            start = time.perf_counter()
+            texts = sample_batch(model, vocab, prime, n, 1.0, chars, seed=0, constrain=level,
+                                 plan_for=lambda k, header: book.draw(header, k))
+            seconds = time.perf_counter() - start
+            if level not in best or seconds < best[level][0]:
+                best[level] = (seconds, sum(len(text) - len(prime) for text in texts))
+    none_tune, none_char = best["none"][0] / n, best["none"][0] / best["none"][1]
+    for level, (seconds, written) in best.items():
+        add(f"sample_seconds_per_tune_{level}", seconds / n, "s", f"{n} jigs at once, at most {chars} characters")
+        if level != "none":
+            add(f"constrained_cost_per_tune_{level}", seconds / n / none_tune, "x", "against unconstrained sampling")
+            add(f"constrained_cost_per_char_{level}", seconds / written / none_char, "x", "against unconstrained sampling")
+
+
 def eval_sample_rows(add, args, trainer: Trainer, vocab: Vocab) -> None:
     add("eval_chars_per_s", eval_rate(trainer), "chars/s")
     model = trainer.model.eval()
@@ -250,6 +282,8 @@ def run_bench(args) -> list[dict]:
 
     log("evaluation and sampling (the batched model):")
     eval_sample_rows(add, args, trainers["batched"], vocab)
+    log("grammar-, meter- and form-aware sampling against unconstrained (the batched model):")
+    constrained_sample_rows(add, args, trainers["batched"].model.eval(), vocab, train)
     loads.append(load_average())
     log("corpus stage against corpus size (same-titled tunes):")
     corpus_rows(add, args.corpus_sizes)

@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--sample-batch", type=int, default=64, help="tunes sampled together")
     p.add_argument("--sample-chars", type=int, default=300, help="characters per sampled tune at most")
+    p.add_argument("--constrained-chars", type=int, default=800,
+                   help="characters per tune at most when timing constrained sampling (a whole jig fits)")
     p.add_argument("--matmul-size", type=int, default=2048)
     p.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip the bf16 measurements")
     p.add_argument("--no-deterministic", dest="deterministic", action="store_false",
@@ -45,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main_bench(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("threads", "rounds", "hidden", "chunk", "batch_size", "sample_batch", "sample_chars", "matmul_size"):
+    for name in ("threads", "rounds", "hidden", "chunk", "batch_size", "sample_batch", "sample_chars", "constrained_chars", "matmul_size"):
         if getattr(args, name) < 1:
             raise AbcrnnError(f"--{name.replace('_', '-')}: must be at least 1")
     for name in ("seconds", "cap", "check_every", "patience", "lr"):
