@@ -8,7 +8,8 @@ from fractions import Fraction
 import pytest
 
 from abcrnn.generation.constrain.forms import Plan, slots
-from abcrnn.generation.constrain.tune import ABC, DONE, FORM, METER, Context, Reader
+from abcrnn.generation.constrain.context import ABC, DONE, FORM, METER, Context
+from abcrnn.generation.constrain.tune import Reader
 from abcrnn.notation.bars import bar_check
 from abcrnn.notation.defects import defects
 from abcrnn.notation.melody import four_bar_parts, parse_key, part_lengths, read_melody, two_part_form

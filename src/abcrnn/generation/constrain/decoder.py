@@ -21,9 +21,17 @@ from collections.abc import Callable, Sequence
 import torch
 
 from abcrnn.generation.constrain.forms import Plan, slots
-from abcrnn.generation.constrain.tune import ABC, DONE, FORM, METER, Context, Reader
+from abcrnn.generation.constrain.context import ABC, DONE, FORM, METER, Context
+from abcrnn.generation.constrain.tune import Reader
 from abcrnn.notation.melody import parse_key
-from abcrnn.notation.tunes import END, START, header_fields, is_key_line, meter_length, unit_length
+from abcrnn.notation.tunes import (
+    END,
+    START,
+    header_fields,
+    is_key_line,
+    meter_length,
+    unit_length,
+)
 
 LEVELS = {"abc": ABC, "meter": METER, "form": FORM}
 _HEADER, _BODY, _DONE = range(3)

@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from fractions import Fraction
 
-from abcrnn.generation.constrain.tune import METER, Context, Slot
+from abcrnn.generation.constrain.context import METER, Context, Slot
 from abcrnn.notation.grammar import BarLine
 from abcrnn.notation.melody import Key, read_melody, sections
 from abcrnn.notation.tunes import header_fields
