@@ -18,7 +18,9 @@ from abcrnn.notation.tunes import body, header_text, join_tagged
 from abcrnn.commands.cli import main as cli
 from abcrnn.fileio import write_text, write_tsv
 from abcrnn.report.gallery import _scores, clip_midi
-from abcrnn.generation.render import MAX_AUDIO_S, MAX_SCORE_PAGES, RENDER_COLUMNS, SOUNDFONTS, Settings, render_files
+from abcrnn.generation.audio import MAX_AUDIO_S
+from abcrnn.generation.programs import SOUNDFONTS
+from abcrnn.generation.render import MAX_SCORE_PAGES, RENDER_COLUMNS, Settings, render_files
 from abcrnn.generation.sample import SAMPLE_COLUMNS
 
 RENDERERS = shutil.which("abc2midi") and shutil.which("abcm2ps")

@@ -12,8 +12,10 @@ import pytest
 from abcrnn.commands.cli import main as cli
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv
-from abcrnn.generation.render import (MAX_AUDIO_S, MAX_SCORE_PAGES, RENDER_COLUMNS, SOUNDFONTS, Settings,
-                                      abc2midi_messages, render_files, render_tune)
+from abcrnn.generation.audio import MAX_AUDIO_S
+from abcrnn.generation.programs import SOUNDFONTS
+from abcrnn.generation.render import (MAX_SCORE_PAGES, RENDER_COLUMNS, Settings, abc2midi_messages, render_files,
+                                      render_tune)
 
 DATA = Path(__file__).parents[1] / "data" / "render"
 needs_abc = pytest.mark.skipif(not (shutil.which("abc2midi") and shutil.which("abcm2ps")),

@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -27,34 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mido
-import numpy as np
 from tqdm import tqdm
 
-from abcrnn.notation.tunes import renderable
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import claim_folder, write_tsv
+from abcrnn.generation.audio import MAX_AUDIO_S, clip_midi, normalised_audio
+from abcrnn.generation.programs import Run, program, run_program, soundfont
+from abcrnn.notation.tunes import renderable
 
-PROGRAMS = {  # program: (environment variable, default, Debian packages)
-    "abc2midi": ("ABCRNN_ABC2MIDI", "abc2midi", "abcmidi"),
-    "abcm2ps": ("ABCRNN_ABCM2PS", "abcm2ps", "abcm2ps"),
-    "fluidsynth": ("ABCRNN_FLUIDSYNTH", "fluidsynth", "fluidsynth timgm6mb-soundfont"),
-}
-# General MIDI soundfonts, in the order they are looked for: Debian's timgm6mb-soundfont (5 MB) first,
-# then fluid-soundfont-gm (120 MB), then whichever the system's default-GM link names.
-SOUNDFONTS = ("/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-              "/usr/share/sounds/sf2/default-GM.sf2")
-SAMPLE_RATE = 22050
-# Caps on what one tune makes, shared by `abcrnn render` and the gallery: a 2 kB tune at `Q:1/8=1`
-# plays for 34 minutes (a 181 MB WAV), `A99999|` for hours, and 50,000 notes fill hundreds of pages.
-MAX_AUDIO_S = 180  # a recording plays at most the first 3 minutes of a tune (at most 16 MB of WAV)
 MAX_SCORE_PAGES = 20  # a score keeps at most its first 20 SVG pages
-CLIP_TEMPO = 500_000  # microseconds per beat in a clipped MIDI copy
-# Loudness: fluidsynth at SYNTH_GAIN put the recordings' peaks at about -20 dBFS (RMS -35 dBFS); each
-# is scaled so that its peak is at PEAK_DBFS, by at most MAX_SYNTH_GAIN (fluidsynth's largest gain),
-# so that a nearly silent recording is not blown up into noise.
-PEAK_DBFS = -1.0
-SYNTH_GAIN = 0.5
-MAX_SYNTH_GAIN = 10.0
 # errors: abc2midi's errors; header_errors: those of them in the header (a tune's K: line and before:
 # "Hornpipe must be in 2/4 or 4/4 time" belongs to the header a sample was primed with); body_errors:
 # abc2midi's and abcm2ps's errors in the body, the text a model wrote
@@ -68,79 +46,6 @@ _WARNING = re.compile(r"^\s*Warning\b")
 
 
 # --- running programs ---------------------------------------------------------------------------
-
-def program(name: str) -> str:
-    """The path of an external program, or an AbcrnnError saying how to install it."""
-    env, default, package = PROGRAMS[name]
-    command = os.environ.get(env) or default
-    found = shutil.which(command)
-    if not found:
-        raise AbcrnnError(f"{command}: not found on PATH; install it with `apt-get install {package}`"
-                          f" (or set {env} to the program)")
-    return found
-
-
-def soundfont() -> str:
-    """ABCRNN_SOUNDFONT, else the first of SOUNDFONTS that exists."""
-    chosen = os.environ.get("ABCRNN_SOUNDFONT")
-    if chosen:
-        if not Path(chosen).is_file():
-            raise AbcrnnError(f"{chosen}: soundfont not found (ABCRNN_SOUNDFONT)")
-        return chosen
-    found = next((path for path in SOUNDFONTS if Path(path).is_file()), None)
-    if found is None:
-        raise AbcrnnError(f"no General MIDI soundfont in {', '.join(SOUNDFONTS)}; install one with"
-                          " `apt-get install timgm6mb-soundfont` (or set ABCRNN_SOUNDFONT)")
-    return found
-
-
-@dataclass
-class Run:
-    returncode: int | None  # None when the program could not finish
-    output: str             # stdout and stderr, interleaved
-    timed_out: bool = False
-    failure: str = ""       # why it did not finish normally
-
-
-def run_program(args: list[str], timeout: float, cwd=None) -> Run:
-    """Run a program without a shell; on timeout kill its whole process group (it may have children)."""
-    try:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=cwd, start_new_session=True)
-    except OSError as exc:
-        return Run(None, "", failure=f"{Path(args[0]).name} could not start: {exc.strerror}")
-    with proc:
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            try:
-                out, _ = proc.communicate(timeout=5)
-            except subprocess.TimeoutExpired:  # a descendant left the group and holds the pipe
-                out = b""
-            return Run(None, _text(out), True, f"{Path(args[0]).name} timed out after {timeout:g} s")
-    text = _text(out)
-    if proc.returncode < 0:
-        return Run(proc.returncode, text, failure=f"{Path(args[0]).name} crashed ({_signal_name(-proc.returncode)})")
-    return Run(proc.returncode, text)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:  # it ended just now
-        pass
-
-
-def _text(data: bytes | None) -> str:
-    return (data or b"").decode("utf-8", errors="replace")
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
 
 
 def _as_path(abc: Path) -> str:
@@ -293,62 +198,6 @@ def _abcm2ps(abc: Path, out_dir: Path, mode: str, timeout: float) -> tuple[Run, 
     return run, targets[: len(pages)], len(written)
 
 
-def synthesize(midi: Path, out: Path, timeout: float, file_type: str, gain: float = SYNTH_GAIN) -> Run:
-    """fluidsynth plays `midi` with the General MIDI soundfont into `out`: `raw` (little-endian 32-bit
-    float, stereo: nothing clips, to be measured), `wav` or `oga` (Ogg Vorbis)."""
-    sample_format = ["-O", "float", "-E", "little"] if file_type == "raw" else []
-    return run_program([program("fluidsynth"), "-ni", "-q", "-g", f"{gain:.6g}", "-r", str(SAMPLE_RATE),
-                        "-T", file_type, *sample_format, "-F", str(out), soundfont(), str(midi)],
-                       timeout, cwd=out.parent)
-
-
-def peak_gain(samples: np.ndarray) -> float:
-    """The factor that puts the peak of `samples` at PEAK_DBFS (1 for silence), at most
-    MAX_SYNTH_GAIN / SYNTH_GAIN."""
-    peak = float(np.abs(samples).max()) if samples.size else 0.0
-    if not peak > 0:
-        return 1.0
-    return min(10 ** (PEAK_DBFS / 20) / peak, MAX_SYNTH_GAIN / SYNTH_GAIN)
-
-
-def read_raw(path: Path) -> np.ndarray:
-    """The samples of a `synthesize(..., "raw")` file."""
-    return np.fromfile(path, dtype="<f4")
-
-
-def write_wav(path: Path, samples: np.ndarray) -> None:
-    """Interleaved stereo float samples as a 16-bit WAV file at SAMPLE_RATE."""
-    import wave
-
-    pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(SAMPLE_RATE)
-        w.writeframes(pcm.tobytes())
-
-
-def normalised_audio(midi: Path, target: Path, timeout: float) -> Run:
-    """A recording of `midi` in target (.wav or .oga/.ogg), its peak at PEAK_DBFS: fluidsynth renders
-    it once as float samples, which are measured; a WAV is those samples scaled, an Ogg file is
-    rendered again with the gain that puts its peak there (Vorbis coding moves a peak by a few
-    tenths of a dB). `target` is written only when the returned Run succeeded."""
-    raw = target.with_name(f".{target.stem}.raw")
-    try:
-        run = synthesize(midi, raw, timeout, "raw")
-        if run.returncode != 0 or run.failure or not raw.exists():
-            return run
-        samples = read_raw(raw)
-        gain = peak_gain(samples)
-        if target.suffix == ".wav":
-            write_wav(target, samples * gain)
-            return run
-        del samples
-        return synthesize(midi, target, timeout, "oga", SYNTH_GAIN * gain)
-    finally:
-        raw.unlink(missing_ok=True)
-
-
 def render_audio(abc: Path, out_dir: Path, timeout: float, result: Rendered, problems: list[str],
                  cuts: list[str] | None = None) -> None:
     """fluidsynth renders out_dir/{n}.mid with the General MIDI soundfont into out_dir/{n}.wav: its
@@ -376,41 +225,6 @@ def render_audio(abc: Path, out_dir: Path, timeout: float, result: Rendered, pro
         else:
             problems.append(run.failure or f"fluidsynth failed: {_first_problem(run.output)}")
     result.audio_ok = ok
-
-
-def clip_midi(source: Path, target: Path, seconds: float) -> float | None:
-    """Write the first `seconds` of a MIDI file to target and return the file's whole length in
-    seconds, or copy the file itself when it is no longer (None): a loop that never ends, or one note
-    of two hours, should not take two hours of rendering. The clipped copy keeps every message's
-    timing at one tempo and ends every note."""
-    midi = mido.MidiFile(source)
-    length = midi.length
-    if length <= seconds:
-        shutil.copyfile(source, target)
-        return None
-    ticks_per_second = midi.ticks_per_beat * 1_000_000 / CLIP_TEMPO
-    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=CLIP_TEMPO, time=0)])
-    now, last_tick, sounding = 0.0, 0, set()
-    for msg in midi:  # merged tracks, times in seconds with the file's tempo changes applied
-        now += msg.time
-        if now > seconds:
-            break
-        if msg.is_meta:  # tempo changes are in the timing already; names and markers are not needed
-            continue
-        tick = round(now * ticks_per_second)
-        track.append(msg.copy(time=tick - last_tick))
-        last_tick = tick
-        if msg.type == "note_on" and msg.velocity > 0:
-            sounding.add((msg.channel, msg.note))
-        elif msg.type in ("note_off", "note_on"):
-            sounding.discard((msg.channel, msg.note))
-    end = round(seconds * ticks_per_second)
-    for k, (channel, note) in enumerate(sorted(sounding)):
-        track.append(mido.Message("note_off", channel=channel, note=note, time=end - last_tick if k == 0 else 0))
-    clipped = mido.MidiFile(type=0, ticks_per_beat=midi.ticks_per_beat)
-    clipped.tracks.append(track)
-    clipped.save(target)
-    return length
 
 
 def _first_problem(output: str, default: str = "no message") -> str:

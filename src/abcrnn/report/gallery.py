@@ -29,8 +29,9 @@ from abcrnn.notation.tunes import header_text, split_tagged
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv, write_text
 from abcrnn.report.gallery_html import VALID, compare_page, index_page, set_page
-from abcrnn.generation.render import (MAX_AUDIO_S, MAX_SCORE_PAGES, Settings, clip_midi, normalised_audio, program,
-                                      render_files, soundfont)
+from abcrnn.generation.audio import MAX_AUDIO_S, clip_midi, normalised_audio
+from abcrnn.generation.programs import program, soundfont
+from abcrnn.generation.render import MAX_SCORE_PAGES, Settings, render_files
 
 MARKER = ".abcrnn-gallery"  # a gallery folder holds it; any other existing folder is not replaced
 
