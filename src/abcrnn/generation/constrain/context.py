@@ -80,6 +80,7 @@ class Context:
         self.chord_bar = math.ceil(CHORD_BAR / tick)
         longest = max([self.meter_t or 0, *self.slot_t, 1]) * 2
         self.fill = _fillable(self.lengths, longest)
+        self._fits: dict[tuple[str, int], bool] = {}
         # What mask rows of this tune share with other tunes' (the plan enters keys bar by bar)
         self.family = (self.level, self.meter, self.unit, self.key.tonic, self.key.fifths,
                        tuple(sorted(self.key.signature.items())), bool(self.slots))
@@ -94,6 +95,16 @@ class Context:
     def fillable(self, rest: int) -> bool:
         """Whether `rest` ticks are a sum of note lengths the decoders write (0 is)."""
         return 0 <= rest < len(self.fill) and self.fill[rest]
+
+    def fits(self, written: str, room: int) -> bool:
+        """Whether a note whose length is written so far as `written` ('', '3', '3/' …) can be completed
+        to a length of DURATIONS that leaves a fillable rest of `room` ticks (cached)."""
+        found = self._fits.get((written, room))
+        if found is None:
+            found = self._fits[(written, room)] = any(
+                d.startswith(written) and self.dur_t[d] <= room and self.fillable(room - self.dur_t[d])
+                for d in DURATIONS)
+        return found
 
 
 def _gcd(a: Fraction, b: Fraction) -> Fraction:

@@ -97,6 +97,16 @@ class Notes:
                          self.ctx.key.signature.get(name, 0))
         return name, oct_, 60 + 12 * oct_ + LETTER_PC[name] + alter, accidental
 
+    def plain(self) -> bool:
+        """Whether only the bar's room decides which lengths fit: no tie, tuplet, broken rhythm, last
+        note of the tune, or other condition on the next note (then ctx.fits decides, in O(1))."""
+        ctx = self.ctx
+        return (ctx.level == METER or (ctx.level == FORM and self.slot < len(ctx.slots)
+                                       and not (ctx.slots[self.slot].opens and not self.repeat)
+                                       and not ctx.slots[self.slot].last)) \
+            and self.tie is None and self.broken_next is None and not self.tuplet_left and not self.final \
+            and not self.need_ending2
+
     def note_alive(self, text: str) -> bool:
         """Whether the note being written (`^c'` `c2` …) can still be completed to one that fits."""
         accidental = text[: len(text) - len(text.lstrip("^_="))]
@@ -110,6 +120,8 @@ class Notes:
         if len(octave) > 1 or (octave and octave[0] != ("'" if letter.islower() else ",")) or \
                 dur not in DURATION_PREFIXES:
             return False
+        if self.plain():  # pitch does not matter, and the room decides
+            return self.ctx.fits(dur, self.room() - self.bar)
         octaves = [octave] if (octave or dur) else ["", "'" if letter.islower() else ","]
         for o in octaves:
             pitch = self.pitch(accidental, letter, o)
@@ -120,6 +132,8 @@ class Notes:
         return False
 
     def length_alive(self, dur: str, kind: str) -> bool:
+        if dur in DURATION_PREFIXES and self.plain() and not (kind == "rest" and self.prefix[0] >= 2):
+            return self.ctx.fits(dur, self.room() - self.bar)
         return dur in DURATION_PREFIXES and any(
             self.note_fits(None, self.ctx.dur_t[d], kind) is not None
             for d in DURATIONS if d.startswith(dur))
