@@ -1,6 +1,7 @@
 """Shared fixtures: the repository root, the tiny ABC corpus, and a small encoded data set with a trained run."""
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,16 @@ def root() -> Path:
 @pytest.fixture
 def tiny_dir() -> Path:
     return ROOT / "tests" / "data" / "tiny"
+
+
+LOSSES = ["epoch", "train_loss", "val_loss", "train_bits", "val_bits", "grad_norm"]
+
+
+def losses(out_dir: Path) -> list[dict]:
+    """The loss columns of a run's metrics.tsv (the rest are timings and the machine)."""
+    from abcrnn.fileio import read_tsv
+
+    return [{k: row[k] for k in LOSSES} for row in read_tsv(out_dir / "metrics.tsv")]
 
 
 def write_tiny_data(folder: Path, tunes: int = 24) -> dict:
@@ -119,3 +130,31 @@ class Workflow:
 @pytest.fixture(scope="session")
 def workflow() -> Workflow:
     return Workflow()
+
+
+@pytest.fixture
+def alarm():
+    """Fail a test that would hang (a walk that never ends, a read of a pipe) after 60 s instead."""
+    import signal
+
+    def stop(*_):
+        raise TimeoutError("hung")
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+@pytest.fixture
+def looped_dir(tmp_path):
+    """A source folder with links to itself and to its parent: walks that follow links never end."""
+    d = tmp_path / "looped"
+    (d / "sub").mkdir(parents=True)
+    messy = ROOT / "tests" / "data" / "messy"
+    shutil.copy(messy / "crlf.abc", d / "crlf.abc")
+    shutil.copy(messy / "no_blank_lines.abc", d / "sub" / "no_blank_lines.abc")
+    (d / "self").symlink_to(".")
+    (d / "sub" / "up").symlink_to("..")
+    return d
