@@ -1,5 +1,5 @@
-"""Reading a tune's melody from its ABC text: keys, pitches, lengths, bars and parts; cross-checked
-against abc2midi's pitches and abc2abc's bar check on the O'Neill tunes of tests/data/tiny."""
+"""Reading a tune's melody from its ABC text: keys, pitches, lengths, bars and parts (cross-checked
+against abc2midi and abc2abc in tests/e2e/test_melody_renderers.py)."""
 
 from fractions import Fraction
 from pathlib import Path
