@@ -135,3 +135,13 @@ def test_a_vocabulary_refuses_text_of_another_corpus_variant(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("abcrnn vocab: error: corpus.header_fields:") and "has Z: lines" in err
     assert len(err.splitlines()) == 1
+
+
+def test_a_vocabulary_takes_the_lines_every_variant_keeps(tmp_path):
+    """V:, P:, U:, m: lines shape the music, so the corpus keeps them in every variant (a two-voice
+    tune keeps its voices) and the vocabulary of that variant accepts them."""
+    tune = "X:1\nT:A\nM:4/4\nL:1/8\nK:D\nV:1\nABcd|\nV:2\nP:B\nFGAB|"
+    (tmp_path / "train.txt").write_text(join_tagged([tune]))
+    assert main(["vocab", "--train", str(tmp_path / "train.txt"), "--unit", "token", "--corpus", "X,T,M,L,K",
+                 "--out", str(tmp_path / "vocab.json")]) == 0
+    assert Vocab.load(tmp_path / "vocab.json").corpus == "X,T,M,L,K"

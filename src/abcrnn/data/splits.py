@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from abcrnn.notation.tunes import field_line, header_fields, split_tagged
+from abcrnn.config import STRUCTURE_FIELDS
 from abcrnn.errors import AbcrnnError
 from abcrnn.fileio import read_tsv
 from abcrnn.data.vocab import Vocab
@@ -75,10 +76,11 @@ def read_corpus(path: str | Path) -> list[str]:
 
 def check_variant(corpus: str, texts: dict) -> None:
     """Refuse texts that hold field lines the corpus variant drops: a vocabulary (and a loss) belongs
-    to one variant of the corpus, and mixing them makes losses incomparable."""
+    to one variant of the corpus, and mixing them makes losses incomparable. The lines that shape
+    the music (STRUCTURE_FIELDS: V:, P:, U:, m:, K:, M:, L:) belong to every variant."""
     if corpus == "all":
         return
-    keep = set(corpus.split(","))
+    keep = set(corpus.split(",")) | STRUCTURE_FIELDS
     for path, text in texts.items():
         for tune in split_tagged(text):
             for line in tune.split("\n"):
