@@ -16,6 +16,8 @@ rule sample:
         f"{BENCH}/sample/{{set}}.tsv"
     wildcard_constraints:
         set=SAMPLE_SET,
+    group:
+        "generate"
     conda:
         "../../envs/abcrnn.yaml"
     threads: 1
@@ -39,6 +41,8 @@ rule baseline_tunes:
         f"{LOGS}/baseline_tunes.log",
     benchmark:
         f"{BENCH}/baseline_tunes.tsv"
+    group:
+        "generate"
     conda:
         "../../envs/abcrnn.yaml"
     params:
@@ -64,6 +68,8 @@ rule render:
         f"{BENCH}/render/{{set}}.tsv"
     wildcard_constraints:
         set=f"{SAMPLE_SET}|{re.escape(BASELINE)}",
+    group:
+        "generate"
     conda:
         "../../envs/abcrnn.yaml"
     threads: 2
@@ -97,6 +103,7 @@ rule validity:
         f"{LOGS}/validity.log",
     benchmark:
         f"{BENCH}/validity.tsv"
+    localrule: True
     conda:
         "../../envs/abcrnn.yaml"
     params:
