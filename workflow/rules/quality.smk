@@ -27,7 +27,7 @@ rule quality:
     benchmark:
         f"{BENCH}/quality.tsv"
     group:
-        "quality"
+        "assess"
     conda:
         "../../envs/abcrnn.yaml"
     params:
@@ -70,7 +70,7 @@ rule gallery:
     benchmark:
         f"{BENCH}/gallery.tsv"
     group:
-        "quality"
+        "assess"
     conda:
         "../../envs/abcrnn.yaml"
     threads: 2
