@@ -182,7 +182,10 @@ def full_runs(slurm, tmp_path_factory):
     on_slurm, local = tmp_path_factory.mktemp("slurm"), tmp_path_factory.mktemp("local")
     tiny_config(on_slurm), tiny_config(local)
     t0 = time.monotonic()
-    procs = {"slurm": (start(on_slurm, *SLURM), on_slurm), "local": (start(local, "--cores", "2", nice=5), local)}
+    # One CPU for rendering and the gallery (2 by their rules; the command line wins): the node has 2
+    # CPUs and the resume test's training job holds one of them most of the time.
+    slurm_run = start(on_slurm, *SLURM, "--set-threads", "render=1", "gallery=1", "--")
+    procs = {"slurm": (slurm_run, on_slurm), "local": (start(local, "--cores", "2", nice=5), local)}
     yield procs, t0
     stop_all(procs)
 
@@ -248,8 +251,8 @@ def lstm_run(workdir: Path) -> str:
 def test_a_job_slurm_refuses_fails_the_run_at_once(full_runs, tmp_path):
     tiny_config(tmp_path)
     # The local rules (corpus … encode) run first; the training job is the first Slurm job.
-    rc, out, seconds = run(tmp_path, *SLURM, "--set-resources=train:mem_mb=100000000", "--retries", "0",
-                           "--until", "train", timeout=180)
+    rc, out, seconds = run(tmp_path, *SLURM, "--set-resources=train:mem_mb=100000000", "--until", "train",
+                           timeout=180)
     assert rc not in (0, "timeout"), out
     assert "sbatch failed" in out and "Memory specification can not be satisfied" in out, out
     assert seconds < 60
@@ -312,14 +315,15 @@ def test_tiny_pipeline_on_slurm_gives_the_local_tables(full_runs):
     assert tables(on_slurm) == expected
     # Slurm ran the heavy jobs, one job per sample set (sampling and rendering; the baseline's too) and
     # one for quality and gallery; the rules that take seconds ran here. Each job sized by its rule:
-    # CPUs = threads, training's memory and wall time from the config keys train.mem_mb /
-    # train.runtime_min, the profile's defaults elsewhere, a group's runtimes summed.
+    # CPUs = threads (render and gallery: 1, from --set-threads), training's memory and wall time from
+    # the config keys train.mem_mb / train.runtime_min, the profile's defaults elsewhere, a group's
+    # runtimes summed.
     jobs = jobs_by_rule(jobs_in(on_slurm))
     assert {rule: len(js) for rule, js in jobs.items()} == SLURM_JOBS, jobs
     assert all(j["state"] == "COMPLETED" for js in jobs.values() for j in js), jobs
     sizes = {"train": ("1", f"{TRAIN_MEM_MB}M", f"{TRAIN_RUNTIME_MIN}:00"), "evaluate": ("1", "2000M", "30:00"),
-             "activations": ("1", "2000M", "30:00"), "generate": ("2", "2000M", "1:00:00"),
-             "assess": ("2", "2000M", "1:00:00")}
+             "activations": ("1", "2000M", "30:00"), "generate": ("1", "2000M", "1:00:00"),
+             "assess": ("1", "2000M", "1:00:00")}
     for rule, size in sizes.items():
         assert all((j["cpus"], j["mem"], j["time_limit"]) == size for j in jobs[rule]), (rule, jobs[rule])
     print(f"tiny pipeline on Slurm: {slurm_seconds:.0f} s, {sum(SLURM_JOBS.values())} Slurm jobs")
