@@ -207,13 +207,13 @@ cmd_uninstall() {
     if [ -n "${pkgs// /}" ]; then
       # Only what `start` installed: if removing it would take any other package along (something
       # installed since depends on it), leave all of it.
-      extra=$(apt-get -s -qq remove $pkgs 2>/dev/null | awk '/^Remv / {print $2}' | sort | comm -23 - <(sort -u $INSTALLED))
+      extra=$(apt-get -s -qq purge $pkgs 2>/dev/null | awk '/^(Remv|Purg) / {print $2}' | sort | comm -23 - <(sort -u $INSTALLED))
       if [ -n "$extra" ]; then
         log "not removing$pkgs: other packages depend on them:" $extra
         return 1
       fi
-      log "removing Debian packages: $pkgs"
-      DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq $pkgs >/dev/null || die "apt-get remove failed"
+      log "removing Debian packages (purge: their configuration too): $pkgs"
+      DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $pkgs >/dev/null || die "apt-get purge failed"
     fi
   else
     log "no packages to remove (this script installed none)"
