@@ -37,7 +37,7 @@ TRAIN_MEM_MB, TRAIN_RUNTIME_MIN = 1500, 9
 # two jobs. Every job trains at least one epoch, so more retries only let a busy machine finish in more.
 RESUME_HIDDEN, RESUME_NEEDS_S, RESUME_RETRIES = 256, 100, 8
 # What Slurm runs for the tiny config; everything else runs on the submitting host (localrule).
-SLURM_JOBS = {"train": 2, "evaluate": 2, "activations": 1, "generate": 3, "assess": 1}
+SLURM_JOBS = {"train": 2, "evaluate": 2, "activations": 1, "sample": 2, "assess": 1}
 pytestmark = pytest.mark.slow
 
 
@@ -75,7 +75,7 @@ def jobs_by_rule(jobs: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
     out = {}
     for j in jobs:
         name = j["comment"].split("_wildcards_")[0].removeprefix("rule_")
-        out.setdefault(name.split("_")[0] if name.startswith(("generate_", "assess_")) else name, []).append(j)
+        out.setdefault(name.split("_")[0] if name.startswith("assess_") else name, []).append(j)
     return out
 
 
@@ -182,9 +182,9 @@ def full_runs(slurm, tmp_path_factory):
     on_slurm, local = tmp_path_factory.mktemp("slurm"), tmp_path_factory.mktemp("local")
     tiny_config(on_slurm), tiny_config(local)
     t0 = time.monotonic()
-    # One CPU for rendering and the gallery (2 by their rules; the command line wins): the node has 2
-    # CPUs and the resume test's training job holds one of them most of the time.
-    slurm_run = start(on_slurm, *SLURM, "--set-threads", "render=1", "gallery=1", "--")
+    # One CPU for the gallery (2 by its rule; the command line wins): the node has 2 CPUs and the
+    # resume test's training job holds one of them most of the time.
+    slurm_run = start(on_slurm, *SLURM, "--set-threads", "gallery=1", "--")
     procs = {"slurm": (slurm_run, on_slurm), "local": (start(local, "--cores", "2", nice=5), local)}
     yield procs, t0
     stop_all(procs)
@@ -289,17 +289,15 @@ def test_generic_cluster_profile_dry_run(tmp_path):
 
 
 def test_generic_cluster_profile_runs_jobs_on_slurm(full_runs, tmp_path):
-    # The baseline's tunes and their rendering: one group job (local rules before it).
+    # Training through sbatch, sized from the config keys; the data rules before it run here.
     tiny_config(tmp_path)
-    rc, out, _ = run(tmp_path, *GENERIC, "--seconds-between-status-checks", "1", "results/baseline/render.tsv",
-                     timeout=300)
+    rc, out, _ = run(tmp_path, *GENERIC, "--seconds-between-status-checks", "1", "--until", "train", timeout=300)
     assert rc == 0, out
     jobs = jobs_in(tmp_path)
-    assert [j["name"] for j in jobs] == ["abcrnn-generate_baseline_tunes_render"], jobs
-    # A group job: CPUs of its widest job (render: 2), memory of its largest, the runtimes summed.
-    assert all(j["state"] == "COMPLETED" and (j["cpus"], j["mem"], j["time_limit"]) == ("2", "2000M", "1:00:00")
-               for j in jobs), jobs
-    assert (tmp_path / "results" / "baseline" / "render.tsv").stat().st_size > 0
+    assert [j["name"] for j in jobs] == ["abcrnn-train"] * 2, jobs
+    assert all(j["state"] == "COMPLETED" and (j["cpus"], j["mem"], j["time_limit"])
+               == ("1", f"{TRAIN_MEM_MB}M", f"{TRAIN_RUNTIME_MIN}:00") for j in jobs), jobs
+    assert len(list((tmp_path / "results" / "models").glob("*/best.pt"))) == 2
 
 
 def test_tiny_pipeline_on_slurm_gives_the_local_tables(full_runs):
@@ -313,16 +311,16 @@ def test_tiny_pipeline_on_slurm_gives_the_local_tables(full_runs):
     expected = tables(local)
     assert {"test_loss.tsv", "best_run.tsv", "sample_validity.tsv", "corpus_report.tsv"} <= set(expected)
     assert tables(on_slurm) == expected
-    # Slurm ran the heavy jobs, one job per sample set (sampling and rendering; the baseline's too) and
-    # one for quality and gallery; the rules that take seconds ran here. Each job sized by its rule:
-    # CPUs = threads (render and gallery: 1, from --set-threads), training's memory and wall time from
-    # the config keys train.mem_mb / train.runtime_min, the profile's defaults elsewhere, a group's
-    # runtimes summed.
+    # Slurm ran the heavy jobs: training and evaluation, the heatmaps, sampling (a job per sample set)
+    # and one job for quality and gallery; the rules that take seconds ran here. Each job sized by its
+    # rule: CPUs = threads (the gallery's 1, from --set-threads), training's memory and wall time from
+    # the config keys train.mem_mb / train.runtime_min, the profile's defaults elsewhere; a group job
+    # has the most CPUs and memory of its rules and the sum of their runtimes.
     jobs = jobs_by_rule(jobs_in(on_slurm))
     assert {rule: len(js) for rule, js in jobs.items()} == SLURM_JOBS, jobs
     assert all(j["state"] == "COMPLETED" for js in jobs.values() for j in js), jobs
     sizes = {"train": ("1", f"{TRAIN_MEM_MB}M", f"{TRAIN_RUNTIME_MIN}:00"), "evaluate": ("1", "2000M", "30:00"),
-             "activations": ("1", "2000M", "30:00"), "generate": ("1", "2000M", "1:00:00"),
+             "activations": ("1", "2000M", "30:00"), "sample": ("1", "2000M", "30:00"),
              "assess": ("1", "2000M", "1:00:00")}
     for rule, size in sizes.items():
         assert all((j["cpus"], j["mem"], j["time_limit"]) == size for j in jobs[rule]), (rule, jobs[rule])

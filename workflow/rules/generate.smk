@@ -16,8 +16,6 @@ rule sample:
         f"{BENCH}/sample/{{set}}.tsv"
     wildcard_constraints:
         set=SAMPLE_SET,
-    group:
-        "generate"
     conda:
         "../../envs/abcrnn.yaml"
     threads: 1
@@ -41,8 +39,7 @@ rule baseline_tunes:
         f"{LOGS}/baseline_tunes.log",
     benchmark:
         f"{BENCH}/baseline_tunes.tsv"
-    group:
-        "generate"
+    localrule: True
     conda:
         "../../envs/abcrnn.yaml"
     params:
@@ -68,8 +65,7 @@ rule render:
         f"{BENCH}/render/{{set}}.tsv"
     wildcard_constraints:
         set=f"{SAMPLE_SET}|{re.escape(BASELINE)}",
-    group:
-        "generate"
+    localrule: True
     conda:
         "../../envs/abcrnn.yaml"
     threads: 2
