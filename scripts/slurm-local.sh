@@ -3,7 +3,12 @@
 #
 #   scripts/slurm-local.sh start    install (Debian packages, when missing), configure, start; wait until idle
 #   scripts/slurm-local.sh stop     stop slurmd, slurmctld and munged (the ones this script started)
+#   scripts/slurm-local.sh uninstall  stop, then remove the Debian packages `start` installed and the
+#                                   files it wrote: the machine as it was before `start`
 #   scripts/slurm-local.sh status   exit 0 when the node is up and usable
+#
+# Why uninstall: with the Slurm commands installed but the daemons stopped, every `snakemake` call
+# waits 10 s at start-up (the Slurm executor plugin asks `scontrol show config` for its help text).
 #
 # Needs root on Debian; works without systemd (daemons are started directly). Idempotent: `start` on a
 # running, unchanged setup only checks it. No slurmdbd: jobs stay visible to `squeue` for MinJobAge
@@ -17,6 +22,7 @@ NODE=localhost
 STATE=/var/lib/slurm-local
 LOGS=/var/log/slurm-local
 RUN=/run/slurm-local
+INSTALLED=$STATE/installed-packages  # the packages `start` installed (`uninstall` removes these only)
 WAIT_S=${SLURM_LOCAL_WAIT_S:-90}
 
 die() { echo "slurm-local: $*" >&2; exit "${2:-1}"; }
@@ -39,14 +45,21 @@ install() {
   command -v apt-get >/dev/null || die "apt-get not found; install$need by hand"
   log "installing Debian packages:$need"
   # No daemon may start from a package's install script: this script starts them, configured.
-  local policy=/usr/sbin/policy-rc.d created=""
+  local policy=/usr/sbin/policy-rc.d created="" before
   if [ ! -e $policy ]; then printf '#!/bin/sh\nexit 101\n' >$policy; chmod +x $policy; created=1; fi
+  before=$(installed_packages)
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null \
     || { [ -n "$created" ] && rm -f $policy; die "apt-get install$need failed"; }
   [ -n "$created" ] && rm -f $policy
+  # What this install added, dependencies included, for `uninstall` (added to any earlier list).
+  mkdir -p $STATE
+  { cat $INSTALLED 2>/dev/null || true; comm -13 <(echo "$before") <(installed_packages); } | sort -u >$INSTALLED.new
+  mv $INSTALLED.new $INSTALLED
   return 0
 }
+
+installed_packages() { dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 == "ii" {print $2}' | sort; }
 
 # The configuration for this machine: all its CPUs, 90 % of its memory.
 render_conf() {
@@ -185,6 +198,31 @@ cmd_stop() {
   rm -f $RUN/munged.ours
 }
 
+cmd_uninstall() {
+  check_host
+  cmd_stop
+  if [ -s $INSTALLED ]; then
+    local pkgs extra
+    pkgs=$(installed_packages | comm -12 - <(sort -u $INSTALLED) | tr '\n' ' ')
+    if [ -n "${pkgs// /}" ]; then
+      # Only what `start` installed: if removing it would take any other package along (something
+      # installed since depends on it), leave all of it.
+      extra=$(apt-get -s -qq purge $pkgs 2>/dev/null | awk '/^(Remv|Purg) / {print $2}' | sort | comm -23 - <(sort -u $INSTALLED))
+      if [ -n "$extra" ]; then
+        log "not removing$pkgs: other packages depend on them:" $extra
+        return 1
+      fi
+      log "removing Debian packages (purge: their configuration too): $pkgs"
+      DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq $pkgs >/dev/null || die "apt-get purge failed"
+    fi
+  else
+    log "no packages to remove (this script installed none)"
+  fi
+  if [ -e $CONF ] && grep -qF "$MARK" $CONF; then rm -f $CONF; fi
+  rmdir $CONF_DIR 2>/dev/null || true
+  rm -rf $STATE $RUN $LOGS
+}
+
 cmd_status() {
   scontrol ping 2>/dev/null | grep -q UP || { echo "slurm-local: slurmctld is not up"; exit 1; }
   local state
@@ -196,6 +234,7 @@ cmd_status() {
 case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
+  uninstall) cmd_uninstall ;;
   status) cmd_status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|uninstall|status" >&2; exit 2 ;;
 esac

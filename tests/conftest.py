@@ -158,3 +158,13 @@ def looped_dir(tmp_path):
     (d / "self").symlink_to(".")
     (d / "sub" / "up").symlink_to("..")
     return d
+
+
+LAST = ("test_slurm.py",)  # brings up (and afterwards stops or uninstalls) a local Slurm
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The Slurm tests run last, and put the machine back as they found it (Slurm absent, stopped or
+    running). No other test runs while Slurm is installed but its daemons are stopped: then every
+    `snakemake` start waits 10 s (the Slurm executor plugin asks `scontrol show config`)."""
+    items[:] = [i for i in items if i.path.name not in LAST] + [i for i in items if i.path.name in LAST]

@@ -18,6 +18,7 @@ rule corpus:
         f"{LOGS}/corpus.log",
     benchmark:
         f"{BENCH}/corpus.tsv"
+    localrule: True
     conda:
         "../../envs/abcrnn.yaml"
     params:
@@ -38,6 +39,7 @@ rule split:
         f"{LOGS}/split.log",
     benchmark:
         f"{BENCH}/split.tsv"
+    localrule: True
     conda:
         "../../envs/abcrnn.yaml"
     params:
@@ -56,6 +58,7 @@ rule vocab:
         f"{LOGS}/vocab/{{unit}}.log",
     benchmark:
         f"{BENCH}/vocab/{{unit}}.tsv"
+    localrule: True
     conda:
         "../../envs/abcrnn.yaml"
     params:
@@ -86,6 +89,7 @@ rule encode:
         f"{LOGS}/encode/{{unit}}.log",
     benchmark:
         f"{BENCH}/encode/{{unit}}.tsv"
+    localrule: True
     conda:
         "../../envs/abcrnn.yaml"
     shell:

@@ -51,6 +51,7 @@ checkpoint tables:
         f"{LOGS}/tables.log",
     benchmark:
         f"{BENCH}/tables.tsv"
+    localrule: True
     conda:
         "../../envs/abcrnn.yaml"
     params:

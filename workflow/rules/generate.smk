@@ -40,6 +40,7 @@ rule baseline_tunes:
         f"{LOGS}/baseline_tunes.log",
     benchmark:
         f"{BENCH}/baseline_tunes.tsv"
+    localrule: True
     conda:
         "../../envs/abcrnn.yaml"
     params:
@@ -65,6 +66,7 @@ rule render:
         f"{BENCH}/render/{{set}}.tsv"
     wildcard_constraints:
         set=f"{SAMPLE_SET}|{re.escape(BASELINE)}",
+    localrule: True
     conda:
         "../../envs/abcrnn.yaml"
     threads: 2
@@ -98,6 +100,7 @@ rule validity:
         f"{LOGS}/validity.log",
     benchmark:
         f"{BENCH}/validity.tsv"
+    localrule: True
     conda:
         "../../envs/abcrnn.yaml"
     params:

@@ -26,6 +26,8 @@ rule quality:
         f"{LOGS}/quality.log",
     benchmark:
         f"{BENCH}/quality.tsv"
+    group:
+        "assess"
     conda:
         "../../envs/abcrnn.yaml"
     params:
@@ -67,6 +69,8 @@ rule gallery:
         f"{LOGS}/gallery.log",
     benchmark:
         f"{BENCH}/gallery.tsv"
+    group:
+        "assess"
     conda:
         "../../envs/abcrnn.yaml"
     threads: 2
@@ -104,6 +108,7 @@ rule models:
         f"{LOGS}/models.log",
     benchmark:
         f"{BENCH}/models.tsv"
+    localrule: True
     conda:
         "../../envs/abcrnn.yaml"
     shell:
