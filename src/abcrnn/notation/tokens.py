@@ -70,9 +70,10 @@ _BAR = grammar.BAR
 _ENDING = grammar.ENDING
 _TUPLET = grammar.TUPLET
 _BROKEN = grammar.BROKEN
-_INLINE = rf"\[[A-Za-z]:[^\]\n]{{0,{MAX_VALUE}}}\]"  # a short inline field
-_QUOTED = rf'"[^"\n]{{0,{MAX_QUOTED}}}"'
-_DECORATION = r"![^!|\n]{1,20}!|\+[A-Za-z][A-Za-z.]{1,15}\+"
+_UNTAGGED = rf"(?!{_TAG})"  # a tag inside a mark splits it: a tag is always a token of its own
+_INLINE = rf"\[[A-Za-z]:(?:{_UNTAGGED}[^\]\n]){{0,{MAX_VALUE}}}\]"  # a short inline field
+_QUOTED = rf'"(?:{_UNTAGGED}[^"\n]){{0,{MAX_QUOTED}}}"'
+_DECORATION = rf"!(?:{_UNTAGGED}[^!|\n]){{1,20}}!|\+[A-Za-z][A-Za-z.]{{1,15}}\+"
 
 # One line of music (no newline in it). Group `text` is spelled in characters by _plain().
 _MUSIC = re.compile(
