@@ -32,11 +32,14 @@ def allowed(reader: Reader) -> list[str]:
     return [c for c in ALPHABET if reader.copy().step(c)]
 
 
-def walk(ctx: Context, seed: int, soft_limit: int = 250) -> str:
+def walk(ctx: Context, seed: int, soft_limit: int = 250, close_at: int | None = None) -> str:
     """A tune written by choosing, at random, among the characters the reader allows; every state
-    met is checked to allow something, and to allow what an earlier state of the same key did."""
+    met is checked to allow something, and to allow what an earlier state of the same key did.
+    From `close_at` characters on, the reader is asked to close (as the sampler does near max_chars)."""
     rng, reader, text, seen = random.Random(seed), Reader(ctx), "", {}
     while reader.mode != DONE:
+        if close_at is not None and len(text) >= close_at:
+            reader.start_closing()
         chars = allowed(reader)
         assert chars, f"no way on after {text!r}"
         known = seen.setdefault(reader.key(), chars)
@@ -68,6 +71,30 @@ def test_random_writers_always_finish_valid_tunes(level):
             assert melody.ends_on_tonic() and melody.final_complete(), tune
             assert two_part_form(melody) == (len(planned.parts) == 2 and all(p.repeated for p in planned.parts)), tune
             assert four_bar_parts(melody), tune
+
+
+@pytest.mark.parametrize("level", [ABC, METER, FORM])
+def test_a_tune_asked_to_close_at_any_point_still_finishes_valid(level):
+    # Near max_chars the sampler closes the reader; it must never be left with no way on (it was, when
+    # closed inside a begun `|` in a repeat, or after `:|2`, whose second ending still needs its bar).
+    for seed in range(40):
+        header, plan = HEADERS[seed % len(HEADERS)]
+        ctx = context(level, header, plan if level == FORM else None)
+        tune = f"X:1\nT:t\n{header}\n" + walk(ctx, seed=100 + seed, close_at=random.Random(seed).randrange(1, 200))
+        assert not defects(tune).any, tune
+        if level >= METER:
+            assert bar_check(tune)[1] == 1.0, tune
+
+
+def test_closing_waits_for_a_bar_line_it_can_finish_and_ends_after_the_second_ending():
+    reader = feed("M:6/8\nL:1/8\nK:G", "|:GAB c2d|e2f g3|", ABC)
+    assert reader is not None and not reader.start_closing() and not reader.closing  # `|` begun: only `:|` closes the repeat
+    assert reader.feed("\nGAB c2d") and reader.start_closing() and reader.copy().feed(":|\n<end>")
+    reader = feed("M:6/8\nL:1/8\nK:G", "|:GAB c2d|1e2f g3", ABC)
+    assert reader.start_closing()
+    assert reader.feed(":|2")
+    assert not reader.copy().feed("\n<end>")                # the second ending needs its bar
+    assert reader.feed("e2f g3||\n<end>") and reader.mode == DONE
 
 
 def feed(header: str, body: str, level: int = METER) -> Reader | None:

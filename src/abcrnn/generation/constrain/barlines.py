@@ -29,8 +29,9 @@ class BarLines:
             return self.ctx.level < FORM or (self.slot < len(self.ctx.slots) and self.ctx.slots[self.slot].opens)
         if word in OPENS and (self.repeat != (word != "|:")):
             return False  # `|:` opens a repeat; `::` closes one and opens the next
-        if self.closing and self.ctx.level < FORM and not self.ends_music(word):
-            return False
+        if self.closing and self.ctx.level < FORM and not (
+                self.ends_music(word) if self.may_finish() else word == "|"):
+            return False  # (what cannot end the tune yet gets one more plain bar line)
         if closes and not (self.repeat or self.section_bars >= 1 or self.ending == 1):
             return False
         if word == "|1" and not (self.repeat and self.ending == 0):
@@ -49,7 +50,7 @@ class BarLines:
             if self.bar != room:
                 if ctx.level == FORM:
                     return False
-                short_ok = (self.first_bar and word not in ("|]", "|1", ":|2") and not closes) or (
+                short_ok = (self.first_bar and not self.closing and word not in ("|]", "|1", ":|2") and not closes) or (
                     self.pickup and self.bar == ctx.meter_t - self.pickup and (closes or word in ("||", "|]")))
                 if not short_ok:
                     return False
@@ -62,6 +63,11 @@ class BarLines:
             if slot.last and (self.slur or (self.chords and self.bar < self.ctx.chord_bar)):
                 return False
         return True
+
+    def may_finish(self) -> bool:
+        """Whether the bar ending here could be the tune's last: no slur or tie open, and a bar after
+        chord symbols long enough (CHORD_BAR)."""
+        return not (self.slur or self.tie is not None or self.chords and self.bar < self.ctx.chord_bar)
 
     def ends_music(self, word: str) -> bool:
         """Whether, with the text near its length limit, `word` is a bar line the tune may end with:
@@ -105,8 +111,10 @@ class BarLines:
             self.need_ending2 = True  # `[2` must follow
         elif word != "|" and self.ending == 2:
             self.ending = 0
-        if word == "|]" or (self.closing and self.ctx.level < FORM and self.ending != 1 and word != "|"):
-            self.final = True  # (near the length limit, the bar line that closes everything ends the music)
+        if word == "|]" or (self.closing and self.ctx.level < FORM and self.ending == 0 and not self.need_ending2
+                            and word != "|"):
+            self.final = True  # (near the length limit, the bar line that closes everything ends the music;
+            # `:|2` closes the repeat but opens the second ending, which needs its bar)
         self.section_bars = 0 if word != "|" else self.section_bars + (0 if opening_only else 1)
         self.end_ok = not (self.chords and self.bar < self.ctx.chord_bar) or opening_only and self.end_ok
         self.bar, self.music, self.accidentals, self.bar_notes, self.bar_prefixes = 0, False, (), 0, 0

@@ -121,11 +121,10 @@ class Decoder:
         self._mask = None
 
     def close(self, k: int) -> None:
-        """Stream k nears its length limit: its next bar line must end the tune (but under a form
-        plan, which is drawn to fit)."""
+        """Stream k nears its length limit: its next bar line must end the tune (tune.Reader.start_closing; the
+        caller asks again each step until it takes)."""
         stream = self.streams[k]
-        if stream.phase == _BODY and not stream.reader.closing:
-            stream.reader.closing = True
+        if stream.phase == _BODY and not stream.reader.closing and stream.reader.start_closing():
             self._mask = None
 
     @property

@@ -102,6 +102,17 @@ class Reader(Notes, BarLines, Marks):
         new.__dict__ = self.__dict__.copy()
         return new
 
+    def start_closing(self) -> bool:
+        """The text nears its length limit: from here the next bar line that closes what is open ends
+        the tune (but under a form plan, which is drawn to fit). False, and nothing changed, while the
+        mark being written could then not be completed (a `|` begun inside a repeat): try again later."""
+        if self.closing:
+            return True
+        self.closing = True
+        if not self.alive():
+            self.closing = False
+        return self.closing
+
     # --- what the masks depend on -----------------------------------------------------------------
     def key(self) -> tuple:
         """Everything the allowed next characters depend on (pitches only where they matter)."""
@@ -262,12 +273,6 @@ class Reader(Notes, BarLines, Marks):
         and `_`): not while a tie or the tune's last note must be a given pitch, nor inside a chord
         symbol, decoration or <end>, where letters spell names."""
         return self.tie is None and not self.final_slot and self.mode not in (QUOTE, BANG, TAG)
-
-
-
-
-
-
 
     # --- completing the mark being written ------------------------------------------------------
     def alive(self) -> bool:
