@@ -62,6 +62,25 @@ def test_broken_tune_is_invalid_with_its_message(tmp_path):
 
 
 @needs_abc
+def test_errors_the_header_caused_are_counted_apart(tmp_path):
+    # R:hornpipe makes abc2midi play note pairs as broken rhythm; after a staccato `.D` it pairs a
+    # sixteenth with an eighth and reports it on a body line: the header's error, not the model's
+    head = "X:1\nT:t\nR:{}\nM:{}\nL:1/16\nK:D\n"
+    body = "AB | AFEF EDED | D3E FEF.D | G,B,B,D ED/2D/2 FD |\n"
+    for name, header, errors, header_errors, body_errors in [
+        ("hornpipe", head.format("hornpipe", "2/4"), 1, 1, 0),
+        ("reel", head.format("reel", "2/4"), 0, 0, 0),
+        ("in-6-8", head.format("Hornpipe", "6/8"), 1, 1, 0),   # "Hornpipe must be in 2/4 or 4/4 time"
+        ("with-a-tie", head.format("hornpipe", "2/4"), 2, 1, 1),  # … and the tie to nowhere is the body's
+    ]:
+        tune = tmp_path / f"{name}.abc"
+        tune.write_text(header + (body if name != "with-a-tie" else body.replace("FD |", "F-D |")))
+        result = render_tune(tune, MIDI_ONLY)
+        assert (result.errors, result.header_errors, result.body_errors) == (errors, header_errors, body_errors), \
+            (name, result.message)
+
+
+@needs_abc
 @pytest.mark.parametrize("name", ["-v.abc", "--help.abc", "-O x.abc"])
 def test_a_file_name_is_never_read_as_a_flag(tmp_path, name):
     """abcm2ps read a tune file named `-v.abc` as its -v option ("Unknown flag", no score)."""

@@ -73,6 +73,15 @@ def test_the_header_is_free_and_a_stream_past_its_end_is_left_alone(vocab):
     assert mask[0, 1:].all() and mask[1, 1:].all()
 
 
+def test_the_tune_ends_with_the_end_symbol_only(vocab):
+    # "<", "e", "n", "d", ">" are symbols too: spelled in pieces, <end> ended the reader but not the
+    # sampler, which wrote on to max_chars (found in the best preset's samples)
+    decoder = Decoder(vocab.symbols, [f"{START}\n{HEADER}|:A8:|\n"], "abc")
+    allowed = [vocab.symbols[i] for i in torch.nonzero(decoder.mask()[0]).flatten().tolist()]
+    assert "<" in vocab.symbols and END in allowed
+    assert [s for s in allowed if s.startswith("<")] == [END]
+
+
 def test_masks_equal_a_reading_of_every_symbol_in_full(vocab, tunes):
     """The shortcut (note letters of a case tried once where pitch does not matter) changes no mask."""
     decoder = Decoder(vocab.symbols, [f"{START}\n{HEADER}"], "meter")

@@ -33,9 +33,9 @@ from abcrnn.generation.programs import Run, program, run_program, soundfont
 from abcrnn.notation.tunes import renderable
 
 MAX_SCORE_PAGES = 20  # a score keeps at most its first 20 SVG pages
-# errors: abc2midi's errors; header_errors: those of them in the header (a tune's K: line and before:
-# "Hornpipe must be in 2/4 or 4/4 time" belongs to the header a sample was primed with); body_errors:
-# abc2midi's and abcm2ps's errors in the body, the text a model wrote
+# errors: abc2midi's errors; header_errors: those the header caused ("Hornpipe must be in 2/4 or 4/4
+# time" in the header a sample was primed with, and the body's "Cannot apply broken rhythm" that only
+# R:hornpipe brings); body_errors: abc2midi's and abcm2ps's other errors, in the text a model wrote
 RENDER_COLUMNS = ["file", "midi_ok", "notes", "errors", "header_errors", "body_errors", "warnings", "score_ok",
                   "audio_ok", "timed_out", "cut", "message"]
 MESSAGE_CHARS = 300
@@ -76,6 +76,30 @@ def header_end(abc: Path) -> int:
     except OSError:
         return 0
     return next((k + 1 for k, line in enumerate(lines) if line.startswith("K:")), 0)
+
+
+_HORNPIPE = re.compile(r"R:\s*hornpipe", re.IGNORECASE)
+
+
+def _rhythm_line(abc: Path, end: int) -> int:
+    """The line number of an `R:hornpipe` line in the header (0 without one). abc2midi plays a
+    hornpipe's note pairs as broken rhythm and reports pairs it cannot ("Cannot apply broken rhythm"),
+    errors in the body that the header caused."""
+    try:
+        lines = abc.read_text(encoding="utf-8", errors="replace").split("\n")[:end]
+    except OSError:
+        return 0
+    return next((k + 1 for k, line in enumerate(lines) if _HORNPIPE.match(line)), 0)
+
+
+def _body_errors_without_rhythm(abc: Path, end: int, tmp: Path, timeout: float) -> list[str]:
+    """abc2midi's body errors for the tune with its `R:` line emptied (same line numbers)."""
+    lines = abc.read_text(encoding="utf-8", errors="replace").split("\n")
+    lines[_rhythm_line(abc, end) - 1] = "R:"
+    plain = tmp / "plain.abc"
+    plain.write_text("\n".join(lines), encoding="utf-8")
+    run = run_program([program("abc2midi"), _as_path(plain), "-o", str(tmp / "plain.mid")], timeout, cwd=tmp)
+    return [e for e in abc2midi_messages(run.output)[0] if _line_of(e) > end or not _line_of(e)]
 
 
 def count_notes(path: Path) -> int:
@@ -123,9 +147,12 @@ def render_midi(abc: Path, out_dir: Path, timeout: float, result: Rendered, prob
         run = run_program([program("abc2midi"), _as_path(abc), "-o", str(out)], timeout, cwd=abc.parent)
         errors, warnings = abc2midi_messages(run.output)
         result.errors, result.warnings = len(errors), len(warnings)
-        lines = [_line_of(e) for e in errors]
-        result.header_errors = sum(0 < n <= header_end(abc) for n in lines)
-        result.body_errors += len(errors) - result.header_errors
+        end = header_end(abc)
+        body = [e for e in errors if _line_of(e) > end or not _line_of(e)]
+        if body and _rhythm_line(abc, end):
+            body = _body_errors_without_rhythm(abc, end, Path(tmp), timeout)
+        result.header_errors = len(errors) - len(body)
+        result.body_errors += len(body)
         result.timed_out |= run.timed_out
         failure = run.failure
         if not failure and run.returncode:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from abcrnn.generation.constrain.forms import Plan, slots
-from abcrnn.generation.constrain.context import ABC, DONE, FORM, METER, Context
+from abcrnn.generation.constrain.context import ABC, DONE, FORM, METER, TAG, Context
 from abcrnn.generation.constrain.tune import Reader
 from abcrnn.notation.melody import parse_key
 from abcrnn.notation.tunes import (
@@ -171,10 +171,13 @@ class Decoder:
             if not after.step(c):
                 continue
             for text, indices in texts.items():
+                end = after
                 if len(text) > 1:
-                    longer = after.copy()
-                    if not all(longer.step(ch) for ch in text[1:]):
+                    end = after.copy()
+                    if not all(end.step(ch) for ch in text[1:]):
                         continue
+                if end.mode == TAG:  # <end> is one symbol: spelled in pieces, the sampler would not see it
+                    continue
                 for i in indices:
                     allowed[i] = 1
         return torch.frombuffer(allowed, dtype=torch.uint8).bool()
