@@ -62,7 +62,7 @@ def test_broken_tune_is_invalid_with_its_message(tmp_path):
 
 
 @needs_abc
-def test_errors_the_header_caused_are_counted_apart(tmp_path):
+def test_errors_the_header_caused_are_counted_apart(tmp_path, monkeypatch):
     # R:hornpipe makes abc2midi play note pairs as broken rhythm; after a staccato `.D` it pairs a
     # sixteenth with an eighth and reports it on a body line: the header's error, not the model's
     head = "X:1\nT:t\nR:{}\nM:{}\nL:1/16\nK:D\n"
@@ -75,7 +75,9 @@ def test_errors_the_header_caused_are_counted_apart(tmp_path):
     ]:
         tune = tmp_path / f"{name}.abc"
         tune.write_text(header + (body if name != "with-a-tie" else body.replace("FD |", "F-D |")))
-        result = render_tune(tune, MIDI_ONLY)
+        monkeypatch.chdir(tmp_path)  # relative folders, as the workflow gives them
+        (tmp_path / "out").mkdir(exist_ok=True)
+        result = render_tune(Path(tune.name), MIDI_ONLY, Path("out"))
         assert (result.errors, result.header_errors, result.body_errors) == (errors, header_errors, body_errors), \
             (name, result.message)
 

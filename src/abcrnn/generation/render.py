@@ -150,7 +150,7 @@ def render_midi(abc: Path, out_dir: Path, timeout: float, result: Rendered, prob
         end = header_end(abc)
         body = [e for e in errors if _line_of(e) > end or not _line_of(e)]
         if body and _rhythm_line(abc, end):
-            body = _body_errors_without_rhythm(abc, end, Path(tmp), timeout)
+            body = _body_errors_without_rhythm(abc, end, Path(tmp).resolve(), timeout)
         result.header_errors = len(errors) - len(body)
         result.body_errors += len(body)
         result.timed_out |= run.timed_out

@@ -80,6 +80,7 @@ class Decoder:
         self.texts = ["", *self.symbols[1:]]
         self.level, self.plan_for = LEVELS[level], plan_for
         self.rows = _ROWS.setdefault(tuple(self.symbols), {})
+        self.end_symbol = END in self.symbols  # <end> is one symbol (else spelled in characters)
         # Symbols by first character, then by text; and by the shape of their text where note letters
         # of a case (and `^`, `_`) are alike (tune.Reader.canonical says when they are).
         self.exact = _grouped({i: text for i, text in enumerate(self.texts) if i and text})
@@ -176,7 +177,7 @@ class Decoder:
                     end = after.copy()
                     if not all(end.step(ch) for ch in text[1:]):
                         continue
-                if end.mode == TAG:  # <end> is one symbol: spelled in pieces, the sampler would not see it
+                if end.mode == TAG and self.end_symbol:  # spelled in pieces, the sampler would not see it
                     continue
                 for i in indices:
                     allowed[i] = 1

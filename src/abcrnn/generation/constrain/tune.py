@@ -218,7 +218,7 @@ class Reader(Notes, BarLines, Marks):
             return self.alive()
         if c == "[":
             self.mode, self.pending = BRACKET, c
-            return self.some_chord() or self.ending_ok("[1") or self.ending_ok("[2")
+            return (self.some_chord() and not self.line_breaks()) or self.ending_ok("[1") or self.ending_ok("[2")
         if c == "(":
             self.mode, self.pending = PAREN, c
             slur = not self.slur and not self.closing and self.free() and self.tie is None and self.prefix == (0, False) \
@@ -257,6 +257,11 @@ class Reader(Notes, BarLines, Marks):
             self.mode, self.pending = BROKEN, c
             return self.alive()
         return False
+
+    def line_breaks(self) -> bool:
+        """Whether the line must break after the bar line just written (an ending `[1`, `[2` or a tied
+        note aside): the line is full."""
+        return self.line_full and self.last == "bar" and self.tie is None
 
     @property
     def line_full(self) -> bool:
