@@ -65,7 +65,7 @@ def test_bad_config_stops_before_any_job_with_one_line(tmp_path, workflow):
     workflow.config(tmp_path, split={"val": 0.7, "test": 0.5})
     out = workflow.run(tmp_path, "-n")
     assert out.returncode != 0
-    lines = [l for l in (out.stderr + out.stdout).splitlines() if l.startswith("abcrnn:")]
+    lines = [line for line in (out.stderr + out.stdout).splitlines() if line.startswith("abcrnn:")]
     assert lines == ["abcrnn: config key split: val + test must be below 1 (nothing left to train on), got 1.2"]
 
 

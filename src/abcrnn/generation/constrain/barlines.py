@@ -23,7 +23,7 @@ class BarLines:
         closes = word in CLOSES
         if not self.music:
             # only a `|:` opening a part: at the start, or right after the bar line that ended the last one
-            if word != "|:" or self.repeat or not (self.last == "start" or (
+            if word != "|:" or self.repeat or self.closing and self.ctx.level < FORM or not (self.last == "start" or (
                     self.last in ("bar", "space", "newline") and self.bar_word not in ("|", "|1", "|:"))):
                 return False
             return self.ctx.level < FORM or (self.slot < len(self.ctx.slots) and self.ctx.slots[self.slot].opens)
@@ -112,7 +112,7 @@ class BarLines:
         elif word != "|" and self.ending == 2:
             self.ending = 0
         if word == "|]" or (self.closing and self.ctx.level < FORM and self.ending == 0 and not self.need_ending2
-                            and word != "|"):
+                            and word != "|" and word not in OPENS):
             self.final = True  # (near the length limit, the bar line that closes everything ends the music;
             # `:|2` closes the repeat but opens the second ending, which needs its bar)
         self.section_bars = 0 if word != "|" else self.section_bars + (0 if opening_only else 1)

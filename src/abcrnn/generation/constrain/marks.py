@@ -94,7 +94,7 @@ class Marks:
             self.mode, self.pending = ENDING, "[" + c
             return self.alive()
         if c in "^_=" or c.upper() in LETTER_PC:
-            if not self.some_chord() or self.line_breaks():  # (a `[` after a full line's bar line: an ending)
+            if not self.some_chord() or self.line_breaks(since=1):  # (`[` after a full line's bar line: an ending)
                 return False
             self.mode, self.pending = CHORD, "["
             return self.inside(c)

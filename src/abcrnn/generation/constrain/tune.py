@@ -258,10 +258,12 @@ class Reader(Notes, BarLines, Marks):
             return self.alive()
         return False
 
-    def line_breaks(self) -> bool:
+    def line_breaks(self, since: int = 0) -> bool:
         """Whether the line must break after the bar line just written (an ending `[1`, `[2` or a tied
-        note aside): the line is full."""
-        return self.line_full and self.last == "bar" and self.tie is None
+        note aside): the line was full `since` characters ago."""
+        full = self.line_bars >= MAX_LINE_BARS or self.line_notes >= MAX_LINE_NOTES or \
+            self.line_chars - since >= MAX_LINE_CHARS
+        return full and self.last == "bar" and self.tie is None
 
     @property
     def line_full(self) -> bool:
