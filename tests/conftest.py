@@ -36,6 +36,16 @@ def tiny_dir() -> Path:
 LOSSES = ["epoch", "train_loss", "val_loss", "train_bits", "val_bits", "grad_norm"]
 
 
+def oneills() -> list[str]:
+    """The tiny corpus's tunes (a sample of O'Neill's), as the reader gives them."""
+    from abcrnn.data.reader import read_abc_text
+
+    tunes = []
+    for path in sorted((ROOT / "tests" / "data" / "tiny").glob("*.abc")):
+        tunes += [t.text for t in read_abc_text(path.read_text(encoding="utf-8"), str(path))[0]]
+    return tunes
+
+
 def losses(out_dir: Path) -> list[dict]:
     """The loss columns of a run's metrics.tsv (the rest are timings and the machine)."""
     from abcrnn.fileio import read_tsv

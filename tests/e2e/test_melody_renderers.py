@@ -9,18 +9,9 @@ from pathlib import Path
 import mido
 import pytest
 
-from abcrnn.data.reader import read_abc_text
 from abcrnn.notation.melody import read_melody
 
-TINY = Path(__file__).parents[1] / "data" / "tiny"
-
-
-def oneills() -> list[str]:
-    tunes = []
-    for path in sorted(TINY.glob("*.abc")):
-        tunes += [t.text for t in read_abc_text(path.read_text(encoding="utf-8"), str(path))[0]]
-    return tunes
-
+from conftest import oneills
 
 def midi_melody(path: Path) -> list[int]:
     """The pitches of the busiest channel of a MIDI file (abc2midi's melody), in order."""

@@ -2,7 +2,6 @@
 against abc2midi and abc2abc in tests/e2e/test_melody_renderers.py)."""
 
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -10,17 +9,7 @@ from hypothesis import strategies as st
 
 from abcrnn.analysis.distributions import features
 from abcrnn.notation.melody import bars_per_part, parse_key, played_parts, read_melody, sections, two_part_form
-from abcrnn.data.reader import read_abc_text
 from abcrnn.analysis.similarity import ngrams
-
-TINY = Path(__file__).parents[1] / "data" / "tiny"
-
-
-def oneills() -> list[str]:
-    tunes = []
-    for path in sorted(TINY.glob("*.abc")):
-        tunes += [t.text for t in read_abc_text(path.read_text(encoding="utf-8"), str(path))[0]]
-    return tunes
 
 
 def tune(music: str, key: str = "G", meter: str = "4/4", unit: str = "1/8") -> str:

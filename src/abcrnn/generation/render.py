@@ -92,10 +92,11 @@ def _rhythm_line(abc: Path, end: int) -> int:
     return next((k + 1 for k, line in enumerate(lines) if _HORNPIPE.match(line)), 0)
 
 
-def _body_errors_without_rhythm(abc: Path, end: int, tmp: Path, timeout: float) -> list[str]:
-    """abc2midi's body errors for the tune with its `R:` line emptied (same line numbers)."""
+def _body_errors_without_line(abc: Path, line: int, end: int, tmp: Path, timeout: float) -> list[str]:
+    """abc2midi's body errors for the tune with its header line `line` (the `R:` line) emptied (same
+    line numbers)."""
     lines = abc.read_text(encoding="utf-8", errors="replace").split("\n")
-    lines[_rhythm_line(abc, end) - 1] = "R:"
+    lines[line - 1] = "R:"
     plain = tmp / "plain.abc"
     plain.write_text("\n".join(lines), encoding="utf-8")
     run = run_program([program("abc2midi"), _as_path(plain), "-o", str(tmp / "plain.mid")], timeout, cwd=tmp)
@@ -149,8 +150,8 @@ def render_midi(abc: Path, out_dir: Path, timeout: float, result: Rendered, prob
         result.errors, result.warnings = len(errors), len(warnings)
         end = header_end(abc)
         body = [e for e in errors if _line_of(e) > end or not _line_of(e)]
-        if body and _rhythm_line(abc, end):
-            body = _body_errors_without_rhythm(abc, end, Path(tmp).resolve(), timeout)
+        if body and (rhythm := _rhythm_line(abc, end)):
+            body = _body_errors_without_line(abc, rhythm, end, Path(tmp).resolve(), timeout)
         result.header_errors = len(errors) - len(body)
         result.body_errors += len(body)
         result.timed_out |= run.timed_out
